@@ -1,0 +1,1 @@
+"""Harnesses (efficiency, accuracy) and the suite runner. They produce result rows (results.py)."""
