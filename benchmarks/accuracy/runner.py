@@ -1,0 +1,511 @@
+"""Evaluate several methods on the same samples: one row per sample, aggregates, resumable, shardable.
+
+Layout of an output directory (never overwritten; `--resume` continues it):
+  manifest.json                     resolved config, run id, environment (benchmarks/results.py)
+  rows.jsonl                        per-sample rows, then aggregate rows (written when the run completes)
+  rows.rank{i}.jsonl                per-sample rows of shard i while a sharded run is in flight
+  predictions/{method}/{file}       the official prediction dumps (`ahn-bench score` re-scores them)
+
+A run appends each sample's prediction and row as soon as it is generated, so an interruption loses at most
+the sample in flight; a resumed run skips every (method, task, sample_id) already in the rows files. When
+all samples are done, `finalize` rewrites rows.jsonl in canonical order with fresh aggregates, so an
+interrupted-and-resumed run and an uninterrupted one produce the same rows (timings aside).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from ahn.errors import UserError
+from benchmarks.accuracy.jsonl import iter_jsonl, write_jsonl
+from benchmarks.accuracy.samples import Sample, get_benchmark, natural_key
+from benchmarks.accuracy.truncation import encode_prompt
+from benchmarks.results import (
+    MANIFEST_FILE,
+    ROWS_FILE,
+    ResultRow,
+    RowWriter,
+    new_run_id,
+    read_manifest,
+    read_rows,
+    write_manifest,
+)
+
+GENERATED = "generated"
+PREDICTIONS_DIR = "predictions"
+DEFAULT_METHODS = ("full", "swa", "ahn-gdn")
+# Keys that decide which samples exist and what each one's prompt, model and budget are: a resumed run
+# must agree on all of them with the run it continues (methods and tasks may be added).
+SAMPLE_KEYS = (
+    "benchmark", "data", "model", "lengths", "depths", "levels", "n", "limit", "seed", "haystack",
+    "template", "chat", "max_input_tokens", "max_new_tokens", "window", "sinks", "dtype", "ahn_weights",
+)  # fmt: skip
+
+
+@dataclass
+class EvalConfig:
+    benchmark: str
+    data: str  # a directory of official files, or "generated"
+    out: str
+    tasks: list[str] = field(default_factory=list)  # empty: the benchmark's default set
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    model: str = "smollm2-135m"
+    lengths: list[int] = field(default_factory=list)  # generated data: prompt lengths in tokens
+    depths: list[float] = field(default_factory=list)  # generated data: needle depths in [0, 1]
+    levels: list[str] = field(default_factory=list)  # LV-Eval files: length levels (empty: all present)
+    n: int = 1  # generated data: samples per (length, depth)
+    limit: int | None = None  # official files: first N records of each file
+    seed: int = 42
+    haystack: str | None = None  # generated factrecall: natural-text file (default: noise)
+    template: str = "gpt4"  # InfiniteBench prompt family: gpt4 | completion
+    chat: bool = True  # apply the tokenizer's chat template (after truncation)
+    max_input_tokens: int | None = None  # middle-truncate prompts longer than this (None: never)
+    max_new_tokens: int | None = None  # cap on the official per-task budget (None: official)
+    window: int | None = None  # None: the ahn default for windowed methods
+    sinks: int | None = None
+    dtype: str = "float32"
+    ahn_weights: str = (
+        "shipped"  # "shipped" (repo's trained weights when present), "none" (untrained), a path
+    )
+    device: str = "auto"
+
+    def __post_init__(self):
+        bench = get_benchmark(self.benchmark)
+        generated = self.data == GENERATED
+        if not self.tasks:
+            self.tasks = list(bench.GENERATED_TASKS if generated else bench.TASKS)
+            if generated and self.benchmark == "infinitebench":
+                self.tasks = ["passkey", "kv_retrieval"]
+        known = bench.GENERATED_TASKS if generated else bench.TASKS
+        bad = [t for t in self.tasks if t not in known]
+        if bad:
+            what = "generated " if generated else ""
+            raise UserError(
+                f"unknown {what}{self.benchmark} task(s) {', '.join(bad)}; known: {', '.join(known)}"
+            )
+        if not self.methods:
+            raise UserError("no methods given")
+        if len(set(self.methods)) != len(self.methods):
+            raise UserError("a method is listed twice")
+        if generated and not self.lengths:
+            raise UserError("--data generated needs --lengths (prompt lengths in tokens)")
+        if not generated and not Path(self.data).is_dir():
+            raise UserError(f"{self.data}: not a directory (or use --data generated)")
+        if self.template not in ("gpt4", "completion"):
+            raise UserError(f"--template must be gpt4 or completion, got {self.template!r}")
+        for name in ("n", "limit", "max_input_tokens", "max_new_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be at least 1, got {value}")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------- samples
+def build_samples(cfg: EvalConfig, tokenizer) -> list[Sample]:
+    """All samples of the run in canonical order; every record is validated before anything is generated."""
+    bench = get_benchmark(cfg.benchmark)
+    if cfg.data == GENERATED:
+        return bench.generate(tokenizer, cfg.tasks, cfg.lengths, cfg.depths, cfg.n, cfg.seed, cfg.haystack)
+    return bench.load(cfg.data, cfg.tasks, cfg.levels or None, cfg.limit)
+
+
+def select_shard(samples: list[Sample], rank: int, world: int) -> list[Sample]:
+    """Round-robin so every shard gets a mix of tasks and lengths."""
+    if not 0 <= rank < world:
+        raise UserError(f"shard {rank}/{world}: rank must be in 0..{world - 1}")
+    return samples[rank::world]
+
+
+def shard_from_env() -> tuple[int, int]:
+    """accelerate launch (and torchrun) export RANK and WORLD_SIZE to every process."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        rank, world = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard must look like i/n, got {text!r}") from None
+    if world < 1 or not 0 <= rank < world:
+        raise UserError(f"--shard {text}: need 0 <= i < n")
+    return rank, world
+
+
+# ---------------------------------------------------------------------------------------------- files
+def _rows_file(out: Path, rank: int, world: int) -> Path:
+    return out / (ROWS_FILE if world == 1 else f"rows.rank{rank}.jsonl")
+
+
+def _pred_path(out: Path, method: str, name: str, rank: int, world: int) -> Path:
+    if world > 1:
+        stem, ext = name.rsplit(".", 1)
+        name = f"{stem}.rank{rank}.{ext}"
+    return out / PREDICTIONS_DIR / method / name
+
+
+def _row_files(out: Path) -> list[Path]:
+    return [p for p in [out / ROWS_FILE, *sorted(out.glob("rows.rank*.jsonl"))] if p.exists()]
+
+
+def _is_aggregate(row: ResultRow) -> bool:
+    return "aggregate" in (row.extra or {})
+
+
+def _done_keys(paths: list[Path]) -> set[tuple[str, str, str]]:
+    done = set()
+    for path in paths:
+        for row in read_rows(path):
+            if not _is_aggregate(row):
+                done.add((row.method, row.task, row.extra["sample_id"]))
+    return done
+
+
+def _run_id(cfg: EvalConfig, world: int) -> str:
+    if world == 1:
+        return new_run_id(cfg.benchmark)
+    # Every shard must agree on the id without talking to the others: derive it from the config.
+    digest = hashlib.sha256(json.dumps(cfg.to_json(), sort_keys=True).encode()).hexdigest()[:12]
+    return f"{cfg.benchmark}-sharded-{digest}"
+
+
+def _check_resumable(out: Path, cfg: EvalConfig) -> str:
+    manifest = read_manifest(out)
+    old = manifest.get("config", {})
+    new = cfg.to_json()
+    changed = [k for k in SAMPLE_KEYS if old.get(k) != new.get(k)]
+    if changed:
+        diffs = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise UserError(f"{out}: cannot resume with a different config ({diffs})")
+    return manifest["run_id"]
+
+
+# ---------------------------------------------------------------------------------------------- model side
+def default_model_loader(cfg: EvalConfig) -> Callable[[str], Any]:
+    """method -> ahn.LoadedModel, loading the base model afresh for each method."""
+    import ahn
+
+    weights: str | None = {"shipped": "shipped", "none": None}.get(cfg.ahn_weights, cfg.ahn_weights)
+
+    def load(method: str):
+        windowed = method != "full"
+        return ahn.load_model(
+            cfg.model,
+            method=method,
+            window=cfg.window if windowed else None,
+            sinks=cfg.sinks if windowed else None,
+            dtype=cfg.dtype,
+            weights=weights,
+        )
+
+    return load
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def generate_text(
+    loaded, tokenizer, input_ids: list[int], max_new_tokens: int, device
+) -> tuple[str, int, float]:
+    """(decoded prediction, new tokens, seconds) with ahn's greedy generate."""
+    import torch
+
+    import ahn
+
+    ids = torch.tensor([input_ids], dtype=torch.long, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    new = ahn.generate(loaded.model, ids, max_new_tokens=max_new_tokens)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return tokenizer.decode(new[0].tolist(), skip_special_tokens=True), int(new.shape[1]), seconds
+
+
+# ---------------------------------------------------------------------------------------------- run
+def run_eval(
+    cfg: EvalConfig,
+    *,
+    resume: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    tokenizer=None,
+    load_model: Callable[[str], Any] | None = None,
+    progress: bool = True,
+    on_sample: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate cfg.methods on the same samples. `on_sample(count)` runs after each finished sample (the
+    tests interrupt a run through it). Returns the summary (finalize's, or the shard's counts)."""
+    out = Path(cfg.out)
+    rank, world = shard
+    bench = get_benchmark(cfg.benchmark)
+    if world == 1:
+        rows_exist = bool(_row_files(out))
+    else:  # other shards' files are theirs; only this shard's and a merged file matter here
+        rows_exist = (out / ROWS_FILE).exists() or _rows_file(out, rank, world).exists()
+    if rows_exist and not resume:
+        raise UserError(f"{out} already holds results; pass --resume to continue it or choose another --out")
+    if tokenizer is None:
+        import ahn
+
+        tokenizer = ahn.load_tokenizer(cfg.model)
+    samples = build_samples(cfg, tokenizer)  # validates all data before any model is loaded
+    mine = select_shard(samples, rank, world)
+
+    manifest_exists = (out / MANIFEST_FILE).exists()
+    if world > 1:
+        # Shards never read each other's files: the id comes from the config, only rank 0 writes the manifest.
+        run_id = _run_id(cfg, world)
+        if rank == 0:
+            if manifest_exists:
+                _check_resumable(out, cfg)
+            write_manifest(out, run_id, cfg.to_json())
+    elif resume and manifest_exists:
+        run_id = _check_resumable(out, cfg)
+        write_manifest(out, run_id, cfg.to_json())  # appends this resume to the manifest
+    else:
+        if manifest_exists:  # a previous attempt that died before its first row: nothing to keep
+            (out / MANIFEST_FILE).unlink()
+        run_id = _run_id(cfg, world)
+        write_manifest(out, run_id, cfg.to_json())
+    if not resume:
+        done = set()
+    elif world == 1:
+        done = _done_keys(_row_files(out))
+    else:
+        done = _done_keys([p for p in (out / ROWS_FILE, _rows_file(out, rank, world)) if p.exists()])
+    writer = RowWriter(out)
+    writer.path = _rows_file(out, rank, world)
+    load_model = load_model or default_model_loader(cfg)
+    device = _device(cfg.device)
+
+    counts = {"generated": 0, "skipped": 0}
+    for method in cfg.methods:
+        todo = [s for s in mine if (method, s.task, s.sample_id) not in done]
+        counts["skipped"] += len(mine) - len(todo)
+        if not todo:
+            continue
+        loaded = load_model(method)
+        loaded.model.to(device)
+        bar = _progress(len(todo), f"{cfg.benchmark} {method}", progress)
+        try:
+            for sample in todo:
+                row = _evaluate_one(
+                    cfg, bench, sample, loaded, tokenizer, method, run_id, device, out, rank, world
+                )
+                writer.write(row)
+                counts["generated"] += 1
+                bar.update(1)
+                if on_sample is not None:
+                    on_sample(counts["generated"])
+        finally:
+            bar.close()
+            del loaded
+    if world > 1:
+        note = f"merge the shards with `ahn-bench eval --merge {out}` when all have finished"
+        return {"run_dir": str(out), "run_id": run_id, "shard": f"{rank}/{world}", **counts, "note": note}
+    return {**finalize(out), **counts}
+
+
+def _evaluate_one(
+    cfg, bench, sample, loaded, tokenizer, method, run_id, device, out, rank, world
+) -> ResultRow:
+    prompt = bench.build_prompt(sample, cfg.template)
+    enc = encode_prompt(tokenizer, prompt, cfg.max_input_tokens, chat=cfg.chat)
+    budget = bench.max_new_tokens(sample.task)
+    if cfg.max_new_tokens is not None:
+        budget = min(budget, cfg.max_new_tokens)
+    prediction, new_tokens, seconds = generate_text(loaded, tokenizer, enc.input_ids, budget, device)
+    value = 100.0 * bench.score(sample, prediction)
+    # The prediction line goes first: a crash between the two writes re-generates the sample on resume
+    # (finalize keeps the last prediction of a sample), never leaves a row without its prediction.
+    write_jsonl(
+        _pred_path(out, method, bench.prediction_file(sample), rank, world),
+        [bench.prediction_record(sample, prediction)],
+        mode="a",
+    )
+    extra = {
+        "sample_id": sample.sample_id,
+        "prompt_sha256": enc.sha256,
+        "input_tokens": len(enc.input_ids),
+        "prompt_tokens": enc.prompt_tokens,
+        "truncated": enc.truncated,
+        "prediction": prediction,
+        "new_tokens": new_tokens,
+        "max_new_tokens": budget,
+        "seconds": round(seconds, 4),
+        "ahn_weights": getattr(loaded, "ahn_weights", None),
+    }
+    if sample.depth is not None:
+        extra["depth"] = sample.depth
+    if sample.level is not None:
+        extra["level"] = sample.level
+    return ResultRow(
+        run_id=run_id,
+        model=cfg.model,
+        method=method,
+        benchmark=cfg.benchmark,
+        task=sample.task,
+        length=sample.length,
+        metric="score",
+        value=value,
+        unit="%",
+        source="measured",
+        window=loaded.spec.window,
+        sinks=loaded.spec.sinks,
+        extra=extra,
+    )
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", disable=not enabled, leave=False)
+
+
+# ---------------------------------------------------------------------------------------------- finalize
+def finalize(out: str | os.PathLike) -> dict[str, Any]:
+    """Merge shard files, order the per-sample rows canonically, recompute aggregates and rewrite rows.jsonl
+    and the prediction dumps. Idempotent; this is also `ahn-bench eval --merge DIR`."""
+    out = Path(out)
+    manifest = read_manifest(out)
+    config = manifest["config"]
+    bench = get_benchmark(config["benchmark"])
+    method_order = {m: i for i, m in enumerate(config.get("methods", []))}
+    task_order = {t: i for i, t in enumerate(bench.TASKS)}
+
+    latest: dict[tuple[str, str, str], ResultRow] = {}
+    for path in _row_files(out):
+        for row in read_rows(path):
+            if not _is_aggregate(row):
+                latest[(row.method, row.task, row.extra["sample_id"])] = row
+    if not latest:
+        raise UserError(f"{out}: no per-sample rows to merge")
+
+    def order(row: ResultRow):
+        depth = row.extra.get("depth")
+        return (
+            method_order.get(row.method, len(method_order)),
+            row.method,
+            task_order.get(row.task, len(task_order)),
+            row.task,
+            row.length,
+            -1.0 if depth is None else depth,
+            natural_key(row.extra["sample_id"]),
+        )
+
+    rows = sorted(latest.values(), key=order)
+    aggregates = aggregate_rows(rows, config["benchmark"])
+    tmp = out / (ROWS_FILE + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in [*rows, *aggregates]:
+            f.write(json.dumps(row.to_json(), sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out / ROWS_FILE)
+    for path in out.glob("rows.rank*.jsonl"):
+        path.unlink()
+    position = {(r.method, r.extra["sample_id"], r.task): i for i, r in enumerate(rows)}
+    _finalize_predictions(out, position)
+    return summarize(rows, aggregates, out)
+
+
+def _finalize_predictions(out: Path, position: dict) -> None:
+    root = out / PREDICTIONS_DIR
+    if not root.is_dir():
+        return
+    for method_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        groups: dict[str, list[Path]] = {}
+        for path in method_dir.glob("*.jsonl"):
+            base = path.name.split(".")[0] + ".jsonl"  # drop a .rank{i} part
+            groups.setdefault(base, []).append(path)
+        for base, paths in groups.items():
+            latest: dict[str, dict] = {}
+            for path in sorted(paths):
+                for _, record in iter_jsonl(path):
+                    latest[record["sample_id"]] = record
+            task, method = _task_of_prediction_file(base), method_dir.name
+            last = len(position)
+            records = sorted(
+                latest.values(),
+                key=lambda r: (
+                    position.get((method, r["sample_id"], task), last),
+                    natural_key(r["sample_id"]),
+                ),
+            )
+            for path in paths:
+                path.unlink()
+            write_jsonl(method_dir / base, records)
+
+
+def _task_of_prediction_file(name: str) -> str:
+    from benchmarks.accuracy import infinitebench, lveval
+
+    return infinitebench.task_from_file(name) or lveval.split_file_name(name)[0]
+
+
+def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
+    """Means per (method, task); per (method, task, length) and, for needle tasks, per depth and per
+    (length, depth) -- the needle-map grid; for LV-Eval also the per-level mean over subsets."""
+    groups: dict[tuple, list[ResultRow]] = {}
+    for row in rows:
+        depth = row.extra.get("depth")
+        keys = [(row.method, row.task, 0, None)]
+        if row.length:
+            keys.append((row.method, row.task, row.length, None))
+        if depth is not None:
+            keys.append((row.method, row.task, 0, depth))
+            if row.length:
+                keys.append((row.method, row.task, row.length, depth))
+        for key in keys:
+            groups.setdefault(key, []).append(row)
+    out = []
+    for (_method, task, length, depth), members in groups.items():
+        extra: dict[str, Any] = {"aggregate": "mean", "n": len(members)}
+        if depth is not None:
+            extra["depth"] = depth
+        level = members[0].extra.get("level")
+        if length and level is not None:
+            extra["level"] = level
+        out.append(_aggregate(members[0], task, length, fmean(r.value for r in members), extra))
+    if benchmark == "lveval":
+        # README "overall": per level, the unweighted mean of the subsets' scores.
+        per_subset = {(r.method, r.length, r.task): r for r in out if r.length and "depth" not in r.extra}
+        levels: dict[tuple[str, int], list[ResultRow]] = {}
+        for (method, length, _), row in per_subset.items():
+            levels.setdefault((method, length), []).append(row)
+        for (_method, length), members in levels.items():
+            extra = {"aggregate": "mean", "over": "subsets", "n": len(members),
+                     "subsets": sorted(r.task for r in members)}  # fmt: skip
+            if "level" in members[0].extra:
+                extra["level"] = members[0].extra["level"]
+            out.append(_aggregate(members[0], "overall", length, fmean(r.value for r in members), extra))
+    return out
+
+
+def _aggregate(template: ResultRow, task: str, length: int, value: float, extra: dict) -> ResultRow:
+    return dataclasses.replace(template, task=task, length=length, value=value, extra=extra)
+
+
+def summarize(rows: list[ResultRow], aggregates: list[ResultRow], out: Path) -> dict[str, Any]:
+    scores: dict[str, dict[str, float]] = {}
+    for row in aggregates:
+        if row.length == 0 and "depth" not in row.extra:
+            scores.setdefault(row.method, {})[row.task] = round(row.value, 2)
+    return {"run_dir": str(out), "samples": len(rows), "scores": scores}

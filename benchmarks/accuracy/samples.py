@@ -1,0 +1,73 @@
+"""What every benchmark hands the runner: samples, prompts, and a registry from benchmark name to its module.
+
+A benchmark module (lveval.py, infinitebench.py) provides:
+  TASKS                                   names it knows, in the official order
+  load(data_dir, tasks, levels, limit)    validated samples from the official files
+  generate(tokenizer, tasks, lengths, depths, n, seed)   synthetic samples (for --data generated)
+  build_prompt(sample, template)          Prompt (text before truncation and chat template)
+  max_new_tokens(task)                    the official per-task generation budget
+  score(sample, prediction)               the official per-sample score in [0, 1]
+  prediction_record(sample, prediction)   one line of the official prediction dump
+  prediction_file(sample)                 that dump's file name
+  score_file(path, **opts)                scores an official prediction dump (for `ahn-bench score`)
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ahn.errors import UserError
+
+BENCHMARKS = {
+    "lveval": "benchmarks.accuracy.lveval",
+    "infinitebench": "benchmarks.accuracy.infinitebench",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    benchmark: str
+    task: str  # LV-Eval subset ("cmrc_mixup") or InfiniteBench task ("passkey")
+    sample_id: str  # unique within (benchmark, task); stable across runs (resume keys on it)
+    length: int  # nominal length: requested tokens (generated), level*1000 words (LV-Eval), else 0
+    record: dict[str, Any] = field(repr=False, compare=False)
+    depth: float | None = None  # needle depth in [0, 1] where the task has one
+    level: str | None = None  # LV-Eval length level ("16k"), None elsewhere
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """`text` is what gets middle-truncated; `preamble` are chat turns that go before it, untruncated
+    (InfiniteBench's GPT-4 math_calc prompt has a system persona and a one-shot exchange)."""
+
+    text: str
+    preamble: tuple[dict[str, str], ...] = ()
+
+
+def get_benchmark(name: str):
+    if name not in BENCHMARKS:
+        raise UserError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    return importlib.import_module(BENCHMARKS[name])
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders "x2" before "x10" (sample ids carry line numbers and lengths)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def parse_csv(text: str | None, kind=str, what: str = "value") -> list:
+    """ "a,b,c" -> [a, b, c] converted by `kind`; a bad item is a UserError naming it."""
+    if text is None:
+        return []
+    out = []
+    for item in (p.strip() for p in str(text).split(",")):
+        if not item:
+            continue
+        try:
+            out.append(kind(item))
+        except ValueError:
+            raise UserError(f"bad {what} {item!r}") from None
+    return out
