@@ -1,0 +1,239 @@
+"""`ahn-bench eval | score | generate | needle-map`: the accuracy harness on the command line.
+
+  ahn-bench eval --benchmark infinitebench --data generated --tasks passkey,kv_retrieval \
+      --lengths 2048,4096,8192 --depths 0,0.25,0.5,0.75,1 --n 4 --methods full,swa,ahn-gdn \
+      --window 256 --sinks 32 --out runs/needle
+  ahn-bench eval --benchmark lveval --data ~/LVEval --levels 16k --limit 20 --max-input-tokens 7500
+  ahn-bench score lveval outputs/my-model/               # official prediction dumps, scored here
+  ahn-bench generate infinitebench --task passkey --tokens 4096 --depths 0,0.5,1 --n 5 --out passkey.jsonl
+  accelerate launch --num_processes 4 -m ahn_bench.cli eval ... --out runs/x   # then:
+  ahn-bench eval --merge runs/x
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from ahn.errors import UserError
+from benchmarks.accuracy import needle, runner
+from benchmarks.accuracy.jsonl import write_jsonl
+from benchmarks.accuracy.samples import BENCHMARKS, get_benchmark, natural_key, parse_csv
+from benchmarks.results import read_rows
+
+
+def register(subparsers) -> None:
+    _register_eval(subparsers)
+    _register_score(subparsers)
+    _register_generate(subparsers)
+    p = subparsers.add_parser("needle-map", help="print the depth x length score grids of an eval run")
+    p.add_argument("run_dir", help="an `ahn-bench eval` output directory")
+    p.set_defaults(handler=needle_map_command)
+
+
+# ---------------------------------------------------------------------------------------------- eval
+def _register_eval(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="LV-Eval / InfiniteBench accuracy of several methods on the same samples",
+        description="Evaluate methods on the same samples; one result row per sample plus aggregates.",
+    )
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS))
+    p.add_argument("--data", help="directory of official .jsonl files, or 'generated' (synthetic, offline)")
+    p.add_argument("--tasks", help="comma list (default: all; generated infinitebench: passkey,kv_retrieval)")
+    p.add_argument("--methods", default=",".join(runner.DEFAULT_METHODS), help="comma list of ahn methods")
+    p.add_argument("--model", default="smollm2-135m", help="ahn model name or local HF directory")
+    p.add_argument("--lengths", "--tokens", dest="lengths", help="generated data: prompt lengths in tokens")
+    p.add_argument("--depths", help="generated data: needle depths in [0,1] (default 0.5)")
+    p.add_argument("--levels", help="LV-Eval: length levels, e.g. 16k,32k (default: all files present)")
+    p.add_argument("--n", type=int, default=1, help="generated data: samples per length and depth")
+    p.add_argument("--limit", type=int, help="official data: first N records of each file")
+    p.add_argument("--window", type=int, help="sliding window of the windowed methods (ahn default if unset)")
+    p.add_argument("--sinks", type=int, help="attention sinks of the windowed methods (ahn default if unset)")
+    p.add_argument("--max-input-tokens", type=int, help="middle-truncate longer prompts (default: never)")
+    p.add_argument("--max-new-tokens", type=int, help="cap on the official per-task generation budget")
+    p.add_argument("--template", default="gpt4", choices=["gpt4", "completion"], help="InfiniteBench prompts")
+    p.add_argument("--no-chat-template", dest="chat", action="store_false", help="feed the raw prompt")
+    p.add_argument("--haystack", help="generated factrecall: a text file to use as natural haystack")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument(
+        "--ahn-weights",
+        default="shipped",
+        help="'shipped' (trained weights in the repo if any), 'none', or a path",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--out", help="output directory (default runs/accuracy-<benchmark>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue --out, skipping finished samples")
+    p.add_argument("--shard", help="i/n: evaluate every n-th sample from i (default: RANK/WORLD_SIZE env)")
+    p.add_argument("--merge", metavar="DIR", help="merge the shards of DIR and write its aggregates")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(handler=eval_command)
+
+
+def config_from_args(args) -> runner.EvalConfig:
+    if not args.benchmark or not args.data:
+        raise UserError("eval needs --benchmark and --data (or --merge DIR)")
+    out = args.out or str(
+        Path("runs") / f"accuracy-{args.benchmark}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    )
+    return runner.EvalConfig(
+        benchmark=args.benchmark,
+        data=args.data,
+        out=out,
+        tasks=parse_csv(args.tasks, str, "task"),
+        methods=parse_csv(args.methods, str, "method"),
+        model=args.model,
+        lengths=parse_csv(args.lengths, int, "length"),
+        depths=parse_csv(args.depths, float, "depth"),
+        levels=parse_csv(args.levels, str, "level"),
+        n=args.n,
+        limit=args.limit,
+        seed=args.seed,
+        haystack=args.haystack,
+        template=args.template,
+        chat=args.chat,
+        max_input_tokens=args.max_input_tokens,
+        max_new_tokens=args.max_new_tokens,
+        window=args.window,
+        sinks=args.sinks,
+        dtype=args.dtype,
+        ahn_weights=args.ahn_weights,
+        device=args.device,
+    )
+
+
+def eval_command(args) -> dict[str, Any]:
+    if args.merge:
+        summary = runner.finalize(args.merge)
+    else:
+        cfg = config_from_args(args)
+        shard = runner.parse_shard(args.shard) if args.shard else runner.shard_from_env()
+        if shard[1] > 1 and not args.out:
+            raise UserError("a sharded run needs an explicit --out shared by all shards")
+        summary = runner.run_eval(cfg, resume=args.resume, shard=shard, progress=args.progress)
+        if shard[1] > 1:
+            print(f"shard {summary['shard']}: {summary['generated']} generated, {summary['skipped']} skipped")
+            print(summary["note"])
+            return summary
+    print_scores(summary["scores"])
+    grids = needle.needle_grids(read_rows(summary["run_dir"]))
+    for grid in grids:
+        print()
+        print(needle.render(grid))
+    print(f"\nrows: {Path(summary['run_dir']) / 'rows.jsonl'}")
+    return {**summary, "needle_maps": grids}
+
+
+def print_scores(scores: dict[str, dict[str, float]]) -> None:
+    tasks = list(dict.fromkeys(t for per in scores.values() for t in per))
+    width = max([len("method"), *map(len, scores)])
+    print(f"{'method':<{width}}  " + "  ".join(f"{t:>14}" for t in tasks))
+    for method, per in scores.items():
+        cells = "  ".join(f"{per[t]:>14.2f}" if t in per else f"{'-':>14}" for t in tasks)
+        print(f"{method:<{width}}  {cells}")
+
+
+def needle_map_command(args) -> dict[str, Any]:
+    grids = needle.needle_grids(read_rows(args.run_dir))
+    if not grids:
+        print(f"{args.run_dir}: no depth x length cells (run generated needle tasks with --depths)")
+    for grid in grids:
+        print(needle.render(grid))
+        print()
+    return {"run_dir": args.run_dir, "needle_maps": grids}
+
+
+# ---------------------------------------------------------------------------------------------- score
+def _register_score(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="score official prediction dumps "
+        "(LV-Eval {subset}_{level}.jsonl, InfiniteBench preds_{task}.jsonl)",
+    )
+    p.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    p.add_argument("predictions", nargs="+", help="prediction .jsonl files or directories of them")
+    p.add_argument("--task", help="the subset/task when it cannot be read from the file name")
+    p.add_argument(
+        "--model-name", help="InfiniteBench: 'gpt4' applies upstream's math_calc first-number shift"
+    )
+    p.set_defaults(handler=score_command)
+
+
+def _prediction_files(benchmark: str, paths: list[str]) -> list[Path]:
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            pattern = "preds_*.jsonl" if benchmark == "infinitebench" else "*.jsonl"
+            found = sorted(path.glob(pattern), key=lambda p: natural_key(p.name))
+            if not found:
+                raise UserError(f"{path}: no {pattern} files")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such file or directory")
+    return files
+
+
+def score_command(args) -> dict[str, Any]:
+    bench = get_benchmark(args.benchmark)
+    results = [
+        bench.score_file(path, subset=args.task, task=args.task, model_name=args.model_name)
+        for path in _prediction_files(args.benchmark, args.predictions)
+    ]
+    for r in results:
+        level = f" {r['level']}" if r.get("level") else ""
+        print(f"{r['task']}{level}: {r['score']:.2f}  (n={r['n']}, {r['file']})")
+        for key in ("by_length", "by_depth"):
+            if key in r:
+                print(f"    {key}: " + ", ".join(f"{k}: {v:.2f}" for k, v in r[key].items()))
+    payload: dict[str, Any] = {"results": [{k: v for k, v in r.items() if k != "scores"} for r in results]}
+    if args.benchmark == "lveval":
+        payload["levels"] = get_benchmark("lveval").summarize(results)
+        for level, s in payload["levels"].items():
+            print(f"overall {level}: {s['score']:.2f}  (mean of {s['n_subsets']} subsets)")
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------- generate
+def _register_generate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="write synthetic records (InfiniteBench generators, LV-Eval factrecall) at token lengths",
+    )
+    p.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    p.add_argument(
+        "--task", required=True, help="passkey|number_string|kv_retrieval|math_find|math_calc|code_run"
+    )
+    p.add_argument("--tokens", required=True, help="prompt length(s) in tokens, comma list")
+    p.add_argument("--depths", help="needle depths in [0,1] (needle tasks; default 0.5)")
+    p.add_argument("--n", type=int, default=1, help="records per length and depth")
+    p.add_argument("--out", required=True, help="output .jsonl file")
+    p.add_argument("--tokenizer", default="smollm2-135m", help="ahn model name or local HF directory")
+    p.add_argument("--haystack", help="LV-Eval factrecall: natural-text file for the haystack")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(handler=generate_command)
+
+
+def generate_command(args) -> dict[str, Any]:
+    import ahn
+    from benchmarks.accuracy import generators
+
+    lengths = parse_csv(args.tokens, int, "token length")
+    depths = parse_csv(args.depths, float, "depth")
+    out = Path(args.out)
+    if out.exists():
+        raise UserError(f"{out} exists; choose another --out")
+    tokenizer = ahn.load_tokenizer(args.tokenizer)
+    if args.benchmark == "infinitebench":
+        records = generators.infinitebench(tokenizer, args.task, lengths, depths, args.n, seed=args.seed)
+    else:
+        records = generators.factrecall(
+            tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack
+        )
+    write_jsonl(out, records)
+    print(f"{out}: {len(records)} {args.task} records at {', '.join(map(str, lengths))} tokens")
+    return {"out": str(out), "records": len(records), "task": args.task, "lengths": lengths}
