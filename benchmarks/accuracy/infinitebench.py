@@ -434,8 +434,7 @@ def build_prompt(sample: Sample, template: str = "gpt4") -> Prompt:
     elif task in ("code_debug", "longbook_choice_eng"):
         fields.update({f"OPTION_{c}": o for c, o in zip("ABCD", r["options"])})
     elif task == "math_find":
-        # Upstream: the first greedy "The .+ of" match, lower-cased, minus its last 3 characters ("of" and
-        # the character before it), which leaves a trailing space: "What is the largest number  in ...".
+        # Upstream: the first greedy "The .+ of" match, lower-cased, minus its last 3 characters (" of").
         target = _MATH_TARGET.findall(r["input"])[0].lower()[:-3]
         fields["prefix"] = f"What is {target} in the following list?"
     return Prompt(fmt.format(**fields))

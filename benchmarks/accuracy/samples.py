@@ -17,9 +17,13 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+
+# Small files in the official formats (made-up texts), committed for tests and smoke runs.
+FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 
 BENCHMARKS = {
     "lveval": "benchmarks.accuracy.lveval",
