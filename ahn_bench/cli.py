@@ -19,6 +19,7 @@ from ahn.errors import UserError
 # Modules that each define `register(subparsers)`; the order is the order of `ahn-bench --help`.
 SUBCOMMAND_MODULES = [
     "ahn_bench.demo",
+    "analysis.cli",
     "benchmarks.accuracy.cli",
 ]
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if args.json:
         print(json.dumps({"ok": True, **(payload or {})}, default=str))
-    return 0
+    return int((payload or {}).get("exit_code", 0))  # a handler may ask for 1 (compare: a regression)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Analysis: tables, plots, reports and run comparisons, derived from result rows only."""
