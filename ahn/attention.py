@@ -56,10 +56,11 @@ def sink_window_attention(
     for b0 in range(0, C, block):
         t0, t1 = q_pos0 + b0, q_pos0 + min(b0 + block, C)  # query positions [t0, t1)
         lo = max(k_pos0, t0 - window + 1)
-        keys = torch.cat([sink_k, k[:, lo - k_pos0 : t1 - k_pos0]], dim=1)
-        values = torch.cat([sink_v, v[:, lo - k_pos0 : t1 - k_pos0]], dim=1)
+        hi = max(lo, t1)  # stream keys in reach: positions [lo, hi); none while queries are still sinks
+        keys = torch.cat([sink_k, k[:, lo - k_pos0 : hi - k_pos0]], dim=1)
+        values = torch.cat([sink_v, v[:, lo - k_pos0 : hi - k_pos0]], dim=1)
         t = torch.arange(t0, t1, device=q.device)[:, None]
-        j = torch.cat([torch.arange(n_sinks), torch.arange(lo, t1)]).to(q.device)[None, :]
+        j = torch.cat([torch.arange(n_sinks), torch.arange(lo, hi)]).to(q.device)[None, :]
         is_sink = torch.arange(j.shape[1], device=q.device)[None, :] < n_sinks
         mask = (j <= t) & (is_sink | (j > t - window))  # (block, S' + keys in reach)
         out[:, b0 : b0 + (t1 - t0)] = _sdpa(q[:, b0 : b0 + (t1 - t0)], keys, values, mask, scale)
