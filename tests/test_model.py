@@ -225,3 +225,38 @@ def test_foreign_cache_and_padding_are_refused():
         lm.model(_ids(5), cache=DynamicCache(), use_cache=True)
     with pytest.raises(UserError, match="padded batches"):
         lm.model(_ids(5), attention_mask=torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]]))
+
+
+def test_local_hf_directory_loads_and_unsafe_formats_are_refused(tmp_path):
+    source = ahn.tiny_model("qwen2")
+    source.model.ahn_attached.detach()
+    source.model.save_pretrained(tmp_path / "tiny-qwen2")  # safetensors by default
+    lm = ahn.load_model(str(tmp_path / "tiny-qwen2"), "swa", window=8, sinks=2, with_tokenizer=False)
+    assert lm.model.config.model_type == "qwen2" and lm.spec.window == 8
+    torch.testing.assert_close(
+        _logits(lm.model, _ids(10)), _logits(source.model, _ids(10)), rtol=0, atol=1e-5
+    )  # 10 tokens <= sinks + window: equals the base model
+    (tmp_path / "pickled").mkdir()
+    (tmp_path / "pickled" / "config.json").write_text((tmp_path / "tiny-qwen2" / "config.json").read_text())
+    (tmp_path / "pickled" / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(UserError, match="no .safetensors weights"):
+        ahn.load_model(str(tmp_path / "pickled"), with_tokenizer=False)
+    with pytest.raises(UserError, match="unknown model 'no-such-model'"):
+        ahn.load_model("no-such-model")
+
+
+@pytest.mark.slow
+def test_default_model_with_covering_window_equals_base_and_answers():
+    lm = ahn.load_model("smollm2-135m", "ahn-gdn", window=60, sinks=4, weights=None)
+    assert lm.model.config.num_hidden_layers == 30 and lm.ahn_weights == "untrained"
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    ids = lm.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    assert ids.shape[1] <= 64
+    _perturb_output_projections(lm.model, std=0.05)
+    ours = _logits(lm.model, ids)
+    answer = lm.tokenizer.decode(ahn.generate(lm.model, ids, 12)[0], skip_special_tokens=True)
+    assert "Paris" in answer
+    lm.model.ahn_attached.detach()
+    assert (ours - _logits(lm.model, ids)).abs().max().item() <= 1e-4
