@@ -19,6 +19,7 @@ from ahn.errors import UserError
 # Modules that each define `register(subparsers)`; the order is the order of `ahn-bench --help`.
 SUBCOMMAND_MODULES = [
     "ahn_bench.demo",
+    "ahn.distill.cli",
     "analysis.cli",
     "benchmarks.accuracy.cli",
 ]
