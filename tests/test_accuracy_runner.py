@@ -239,3 +239,18 @@ def test_config_validation(tmp_path):
     assert runner.parse_shard("1/4") == (1, 4)
     with pytest.raises(UserError):
         runner.parse_shard("4/4")
+
+
+@pytest.mark.filterwarnings("ignore:factrecall_en. the closest record")
+def test_generated_factrecall_run_rescores_from_its_dump(tok, tmp_path):
+    cfg = config(tmp_path / "fr", benchmark="lveval", data="generated", tasks=["factrecall_en"],
+                 lengths=[200], depths=[0.5], methods=["swa"])  # fmt: skip
+    runner.run_eval(cfg, tokenizer=tok, load_model=tiny_loader(tok), progress=False)
+    row = next(r for r in read_rows(cfg.out) if "aggregate" not in r.extra)
+    assert (row.task, row.length, row.extra["depth"]) == ("factrecall_en", 200, 0.5)
+    result = lv.score_file(tmp_path / "fr" / "predictions" / "swa" / "factrecall_en_200tok.jsonl")
+    assert (result["task"], result["level"], result["score"]) == (
+        "factrecall_en",
+        "200tok",
+        round(row.value, 2),
+    )

@@ -161,7 +161,8 @@ def score_one(subset: str, prediction: str, answers: list[str], keywords: str | 
 
 
 # ---------------------------------------------------------------------------------------------- files
-_FILE = re.compile(r"^(?P<subset>.+)_(?P<level>\d+k)$")
+# "{subset}_{level}" with an official level ("128k"), or "{subset}_{N}tok" for generated samples.
+_FILE = re.compile(r"^(?P<subset>.+)_(?P<level>\d+k|\d+tok)$")
 
 
 def split_file_name(path: str | Path) -> tuple[str, str | None]:
@@ -171,8 +172,9 @@ def split_file_name(path: str | Path) -> tuple[str, str | None]:
     return (m["subset"], m["level"]) if m else (stem, None)
 
 
-def level_words(level: str) -> int:
-    return int(level[:-1]) * 1000
+def level_length(level: str) -> int:
+    """The nominal length of a level: "16k" -> 16000 (words, LV-Eval's unit); "2048tok" -> 2048 (tokens)."""
+    return int(level[:-3]) if level.endswith("tok") else int(level[:-1]) * 1000
 
 
 def validate_record(obj: dict) -> dict:
@@ -212,11 +214,11 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
         if not subset_levels:
             raise UserError(f"{data_dir}: no {subset}_<level>.jsonl file")
         for level in subset_levels:
-            if not re.fullmatch(r"\d+k", level):
+            if not re.fullmatch(r"\d+k|\d+tok", level):
                 raise UserError(f"bad LV-Eval level {level!r} (expected e.g. 16k)")
             records = read_records(data_dir / f"{subset}_{level}.jsonl", validate_record)
             for i, (_, record) in enumerate(records[:limit] if limit else records):
-                samples.append(Sample(NAME, subset, f"{level}/{i}", level_words(level), record, level=level))
+                samples.append(Sample(NAME, subset, f"{level}/{i}", level_length(level), record, level=level))
     return samples
 
 
