@@ -293,7 +293,7 @@ def run_eval(
     else:
         done = _done_keys([p for p in (out / ROWS_FILE, _rows_file(out, rank, world)) if p.exists()])
     writer = RowWriter(out)
-    writer.path = _rows_file(out, rank, world)
+    writer.path = _rows_file(out, rank, world)  # RowWriter's line format; a shard appends to its own file
     load_model = load_model or default_model_loader(cfg)
     device = _device(cfg.device)
 
