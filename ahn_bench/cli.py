@@ -18,15 +18,19 @@ from ahn.errors import UserError
 
 # Modules that each define `register(subparsers)`; the order is the order of `ahn-bench --help`.
 SUBCOMMAND_MODULES = [
+    "ahn_bench.run",
     "ahn_bench.demo",
     "ahn.distill.cli",
     "analysis.cli",
     "benchmarks.accuracy.cli",
+    "benchmarks.efficiency.cli",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ahn-bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="ahn-bench", description="Benchmark and analysis suite for Artificial Hippocampus Networks (AHN)"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -48,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"ok": False, "error": str(e)}))
         return 2
     except KeyboardInterrupt:
-        print(f"\nahn-bench {args.command}: interrupted; rows written so far are kept "
-              "(rerun with --resume where supported)", file=sys.stderr)
+        print(
+            f"\nahn-bench {args.command}: interrupted; rows written so far are kept "
+            "(rerun with --resume where supported)",
+            file=sys.stderr,
+        )
         return 130
     if args.json:
         print(json.dumps({"ok": True, **(payload or {})}, default=str))

@@ -1,0 +1,176 @@
+"""Suites: a config file naming the model, methods, sizes, efficiency lengths and accuracy tasks, run stage
+by stage into one run directory.
+
+    RUN_DIR/stages/<stage>/        each harness's own output (rows.jsonl, manifest.json, predictions)
+    RUN_DIR/stages/<stage>/DONE    written when a stage finishes; `--resume` skips finished stages and
+                                   resumes an unfinished accuracy stage sample by sample
+    RUN_DIR/rows.jsonl             every stage's rows under the suite's run id (rewritten at the end)
+    RUN_DIR/manifest.json          the resolved suite config and environment
+
+`deterministic=True` runs only what must reproduce exactly (analytic costs, greedy accuracy on generated
+data): the part CI compares against the committed baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ahn.errors import UserError
+from ahn.methods import MethodSpec
+from benchmarks.results import ROWS_FILE, RowWriter, new_run_id, read_manifest, read_rows, write_manifest
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+DONE = "DONE"
+
+
+@dataclass
+class EfficiencyPlan:
+    lengths: list[int]
+    decode_tokens: int = 16
+    paper_models: list[str] = field(default_factory=list)
+    paper_lengths: list[int] = field(default_factory=list)
+    paper_window: int = 32640
+    paper_sinks: int = 128
+
+
+@dataclass
+class AccuracyPlan:
+    benchmark: str
+    tasks: list[str]
+    lengths: list[int]
+    data: str = "generated"
+    depths: list[float] = field(default_factory=list)
+    n: int = 1
+    template: str = "gpt4"
+    limit: int | None = None
+    max_input_tokens: int | None = None
+
+
+@dataclass
+class Suite:
+    name: str
+    model: str
+    methods: list[str]
+    window: int
+    sinks: int
+    dtype: str = "float32"
+    efficiency: EfficiencyPlan | None = None
+    accuracy: list[AccuracyPlan] = field(default_factory=list)
+
+    def __post_init__(self):
+        for method in self.methods:
+            MethodSpec.build(method, self.window, self.sinks)  # unknown method, bad sizes -> UserError
+
+
+def _build(cls, table: dict, where: str):
+    try:
+        return cls(**table)
+    except TypeError as e:  # unknown or missing keys
+        raise UserError(f"{where}: {e}") from None
+
+
+def load_suite(name_or_path: str, model: str | None = None) -> Suite:
+    """A committed suite by name (`quick`, `full`) or a TOML file; `model` overrides the suite's model."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SUITES_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.toml")))
+            raise UserError(f"unknown suite {name_or_path!r}; known: {known}, or a path to a .toml file")
+    try:
+        table = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such suite file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: invalid TOML ({e})") from None
+    efficiency = table.pop("efficiency", None)
+    accuracy = table.pop("accuracy", [])
+    suite = _build(Suite, table, str(path))
+    if efficiency is not None:
+        suite.efficiency = _build(EfficiencyPlan, efficiency, f"{path} [efficiency]")
+    suite.accuracy = [_build(AccuracyPlan, a, f"{path} [[accuracy]] #{n}") for n, a in enumerate(accuracy, 1)]
+    return replace(suite, model=model) if model else suite
+
+
+def _stages(suite: Suite, deterministic: bool) -> list[tuple[str, Any]]:
+    stages = []
+    if suite.efficiency is not None:
+        stages.append(("efficiency-analytic", suite.efficiency))
+        if suite.efficiency.paper_models:
+            stages.append(("efficiency-paper", suite.efficiency))
+        if not deterministic:
+            stages.append(("efficiency-measured", suite.efficiency))
+    for i, plan in enumerate(suite.accuracy):
+        stages.append((f"accuracy-{i + 1}-{plan.benchmark}", plan))
+    return stages
+
+
+def _run_stage(name: str, plan, suite: Suite, stage_dir: Path, run_id: str, resume: bool) -> None:
+    if name.startswith("efficiency"):
+        from benchmarks.efficiency.harness import EfficiencyConfig, run_efficiency
+
+        if stage_dir.exists():
+            shutil.rmtree(stage_dir)  # an unfinished efficiency stage restarts (timings must be whole)
+        if name == "efficiency-paper":
+            config = EfficiencyConfig(
+                models=tuple(plan.paper_models), methods=tuple(suite.methods),
+                lengths=tuple(plan.paper_lengths), window=plan.paper_window, sinks=plan.paper_sinks,
+                dtype="bfloat16", analytic_only=True,
+            )  # fmt: skip
+        else:
+            config = EfficiencyConfig(
+                models=(suite.model,), methods=tuple(suite.methods), lengths=tuple(plan.lengths),
+                window=suite.window, sinks=suite.sinks, dtype=suite.dtype,
+                analytic_only=name == "efficiency-analytic", decode_tokens=plan.decode_tokens,
+            )  # fmt: skip
+        run_efficiency(config, out_dir=stage_dir, run_id=run_id, progress=True)
+        return
+    from benchmarks.accuracy.runner import EvalConfig, run_eval
+
+    config = EvalConfig(
+        benchmark=plan.benchmark, data=plan.data, out=str(stage_dir), tasks=list(plan.tasks),
+        methods=list(suite.methods), model=suite.model, lengths=list(plan.lengths), depths=list(plan.depths),
+        n=plan.n, limit=plan.limit, template=plan.template, max_input_tokens=plan.max_input_tokens,
+        window=suite.window, sinks=suite.sinks, dtype=suite.dtype,
+    )  # fmt: skip
+    run_eval(config, resume=resume and stage_dir.exists())
+
+
+def run_suite(suite: Suite, out: str | Path, resume: bool = False, deterministic: bool = False) -> dict:
+    """Run every stage of `suite` into `out`; returns a summary with the merged row count."""
+    out = Path(out)
+    config = {"suite": asdict(suite), "deterministic": deterministic}
+    if out.exists() and any(out.iterdir()):
+        if not resume:
+            raise UserError(f"{out}: already holds a run; pass --resume to continue it, or another --out")
+        manifest = read_manifest(out)
+        if manifest.get("config") != json.loads(json.dumps(config)):
+            raise UserError(f"{out}: holds a run of another suite config; it cannot be resumed with this one")
+        run_id = manifest["run_id"]
+    else:
+        run_id = new_run_id(suite.name)
+    write_manifest(out, run_id, config)
+    stages = _stages(suite, deterministic)
+    for index, (name, plan) in enumerate(stages, start=1):
+        stage_dir = out / "stages" / name
+        if (stage_dir / DONE).exists():
+            print(f"[{index}/{len(stages)}] {name}: done earlier, skipped", flush=True)
+            continue
+        print(f"[{index}/{len(stages)}] {name}", flush=True)
+        _run_stage(name, plan, suite, stage_dir, run_id, resume)
+        (stage_dir / DONE).write_text("")
+    rows = merge_stage_rows(out, run_id, [name for name, _ in stages])
+    return {"run_id": run_id, "out": str(out), "stages": [name for name, _ in stages], "rows": rows}
+
+
+def merge_stage_rows(out: Path, run_id: str, stage_names: list[str]) -> int:
+    """Rewrite out/rows.jsonl from the stages' rows, all under the suite's run id."""
+    merged = [replace(row, run_id=run_id) for name in stage_names for row in read_rows(out / "stages" / name)]
+    (out / ROWS_FILE).unlink(missing_ok=True)
+    RowWriter(out).write(merged)
+    return len(merged)
