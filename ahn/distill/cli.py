@@ -41,8 +41,20 @@ def register(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--sink-choices",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sinks to sample from (default: the paper's 0 32 64 128 512 2048 4096)",
+    )
     p.add_argument("--save-every", type=int, default=10)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="write --out/ahn.safetensors from the last checkpoint (a run stopped early)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(handler=_distill)  # fmt: skip
 
@@ -69,18 +81,23 @@ def _threads(args) -> None:
 
 def _distill(args: argparse.Namespace) -> dict:
     from ahn.distill.data import prepare_corpora
-    from ahn.distill.trainer import DistillConfig, read_checkpoint, train
+    from ahn.distill.trainer import DistillConfig, export_weights, read_checkpoint, train
 
     if args.prepare_data:
         return {"corpora": {k: str(v) for k, v in prepare_corpora(args.sdist_dir).items()}}
     if args.out is None:
         raise UserError("--out DIR is required (the run folder)")
+    if args.export:
+        result = export_weights(args.out)
+        print(f"{result['weights']}: {result['steps_done']}/{result['steps']} steps")
+        return result
     _threads(args)
     cfg = DistillConfig(
         model=args.model, method=args.method, steps=args.steps, seq_len=args.seq_len, out=args.out,
         data=args.data, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup=args.warmup, weight_decay=args.weight_decay, dtype=args.dtype, seed=args.seed,
         save_every=args.save_every,
+        **({"sink_choices": args.sink_choices} if args.sink_choices else {}),
     )  # fmt: skip
     if args.resume:  # the checkpoint's config wins for what it fixes; check_resume names any mismatch
         saved = read_checkpoint(args.out)["config"]

@@ -122,13 +122,14 @@ def use_spec(model, spec: MethodSpec):
 
 @contextlib.contextmanager
 def chunked_ops(enabled: bool = True):
-    """Swap the recurrent AHN ops for the chunked ones (same semantics, far faster on long T), reversibly."""
+    """Swap the recurrent AHN ops for the chunked ones (same semantics, far faster on long T), reversibly.
+    Only needed while `ahn.ops` dispatches to the recurrent form for every T."""
     from ahn import ops
     from ahn.ops.chunked_delta_rule import gated_delta_rule_chunked
     from ahn.ops.chunked_scalar_decay import scalar_decay_chunked
 
     saved = ops.gated_delta_rule, ops.scalar_decay
-    if enabled:
+    if enabled and not hasattr(ops, "MODES"):  # a dispatcher with modes already picks chunked (or fla)
         ops.gated_delta_rule, ops.scalar_decay = gated_delta_rule_chunked, scalar_decay_chunked
     try:
         yield
@@ -386,3 +387,24 @@ def _max_positions(model_name: str) -> int | None:
     except (OSError, ValueError):
         return None
     return config.get("max_position_embeddings")
+
+
+def export_weights(out: str | os.PathLike) -> dict:
+    """Write `<out>/ahn.safetensors` from the last checkpoint: the weights of a run that was stopped early
+    (its metadata says how many of the planned steps were done)."""
+    from ahn.models import load_model
+    from ahn.weights import save_ahn_weights
+
+    ckpt = read_checkpoint(out)
+    cfg = DistillConfig.from_dict(ckpt["config"])
+    lm = load_model(cfg.model, cfg.method, weights=None, with_tokenizer=False)
+    params = ahn_parameters(lm.model)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(ckpt["ahn"][name])
+    tokens = ckpt["step"] * cfg.batch_size * cfg.grad_accum * cfg.seq_len  # x processes, if any
+    path = save_ahn_weights(lm.model, Path(out) / "ahn.safetensors", {
+        "distill_config": asdict(cfg), "steps": ckpt["step"], "tokens": tokens,
+        "stopped_early": ckpt["step"] < cfg.steps,
+    })  # fmt: skip
+    return {"weights": str(path), "steps_done": ckpt["step"], "steps": cfg.steps}
