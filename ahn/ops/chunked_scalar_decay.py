@@ -1,8 +1,9 @@
 """Chunked parallel form of the scalar-decay linear recurrence S_t = e^{g_t} S_{t-1} + k_t v_t^T.
 
-This is the SSD block decomposition of Dao & Gu 2024 ("Transformers are SSMs", section 6) in the linear-
-attention notation of recurrent.py. Within a chunk, with S0 the state entering it, gamma_i the cumulative
-log decay from the chunk start through token i and D[i, j] = exp(gamma_i - gamma_j) for j <= i:
+This is the chunked (block-decomposition) SSD algorithm of Dao & Gu 2024, "Transformers are SSMs"
+(arXiv:2405.21060), in the linear-attention notation of recurrent.py. Within a chunk, with S0 the state
+entering it, gamma_i the cumulative log decay from the chunk start through token i and
+D[i, j] = exp(gamma_i - gamma_j) for j <= i:
 
     O = scale ((Q * e^gamma) S0 + (Q K^T * D) V)
     S_C = e^{gamma_C} S0 + (K * e^{gamma_C - gamma})^T V
@@ -30,19 +31,20 @@ def scalar_decay_chunked(
     Returns (o [B, T, H, V] in q.dtype, final state [B, H, K, V] fp32)."""
     B, T, H, K, V = check_shapes(q, k, v, None, g, initial_state)
     scale = K**-0.5 if scale is None else scale
-    state = initial_state_fp32(initial_state, B, H, K, V, like=q)
+    state = initial_state_fp32(initial_state, B, H, K, V, like=q).reshape(B * H, K, V)
     C = max(1, min(chunk_size, T))
-    qc, kc, vc = (to_chunks(x, C) for x in (q, k, v))  # (N, B, H, C, K|V)
-    gamma, decay = chunk_decays(to_chunks(g, C))  # (N, B, H, C), (N, B, H, C, C)
+    qc, kc, vc = (to_chunks(x, C) for x in (q, k, v))  # (N, B*H, C, K|V)
+    gamma, decay = chunk_decays(to_chunks(g, C))  # (N, B*H, C), (N, B*H, C, C)
 
-    chunk_decay = gamma[..., -1].exp()[..., None, None]  # (N, B, H, 1, 1)
-    writes = (kc * (gamma[..., -1:] - gamma).exp()[..., None]).transpose(-1, -2) @ vc  # (N, B, H, K, V)
+    chunk_decay = gamma[..., -1, None, None].exp()  # (N, B*H, 1, 1)
+    writes = (kc * (gamma[..., -1:] - gamma).exp()[..., None]).mT @ vc  # (N, B*H, K, V)
     states = []  # state entering each chunk
     for n in range(qc.shape[0]):
         states.append(state)
         state = state * chunk_decay[n] + writes[n]
+    final_state = state.reshape(B, H, K, V)
     if not states:  # T == 0
-        return v.new_zeros(v.shape).to(q.dtype), state
+        return v.new_zeros(v.shape).to(q.dtype), final_state
 
-    o = (qc * gamma.exp()[..., None]) @ torch.stack(states) + (qc @ kc.transpose(-1, -2) * decay) @ vc
-    return from_chunks(o * scale, T).to(q.dtype), state
+    o = (qc * gamma.exp()[..., None]) @ torch.stack(states) + (qc @ kc.mT * decay) @ vc
+    return from_chunks(o * scale, B, H, T).to(q.dtype), final_state

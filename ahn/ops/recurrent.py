@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import torch
 
+from ahn.ops.layout import check_shapes, initial_state_fp32
 
-def _prepare(q, k, v, initial_state):
-    B, T, H, K = k.shape
-    V = v.shape[-1]
-    if initial_state is None:
-        state = q.new_zeros(B, H, K, V, dtype=torch.float32)
-    else:
-        state = initial_state.to(torch.float32)
+
+def _prepare(q, k, v, beta, g, initial_state):
+    B, T, H, K, V = check_shapes(q, k, v, beta, g, initial_state)
+    state = initial_state_fp32(initial_state, B, H, K, V, like=q)
     return state, q.float(), k.float(), v.float()
 
 
@@ -32,7 +30,7 @@ def gated_delta_rule_recurrent(
     """Gated delta rule, one token at a time (Yang et al. 2024, Gated DeltaNet eq. 10):
     S_t = exp(g_t) (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T.  `g=None` is the plain delta rule."""
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    state, qf, kf, vf = _prepare(q, k, v, initial_state)
+    state, qf, kf, vf = _prepare(q, k, v, beta, g, initial_state)
     betaf = beta.float()
     outputs = []
     for t in range(q.shape[1]):
@@ -63,7 +61,7 @@ def scalar_decay_recurrent(
     """Scalar-decay linear recurrence S_t = exp(g_t) S_{t-1} + k_t v_t^T, the form Mamba2's selective state
     update takes with k = dt * B, v = x, g = dt * A, q = C (Dao & Gu 2024, SSD section 3)."""
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    state, qf, kf, vf = _prepare(q, k, v, initial_state)
+    state, qf, kf, vf = _prepare(q, k, v, None, g, initial_state)
     outputs = []
     for t in range(q.shape[1]):
         state = state * g[:, t].float().exp()[..., None, None] + kf[:, t, :, :, None] * vf[:, t, :, None, :]
