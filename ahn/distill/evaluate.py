@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ahn.attach import attach_method
 from ahn.distill.data import pack
-from ahn.distill.trainer import chunked_ops, kl_per_position
+from ahn.distill.trainer import kl_per_position
 from ahn.errors import UserError
 from ahn.methods import MethodSpec
 
@@ -43,7 +43,7 @@ def evaluate(base, rows: torch.Tensor, method: str, window: int, sinks: int, wei
     T = rows.shape[1]
     for i in range(rows.shape[0]):
         ids = rows[i : i + 1]
-        with torch.no_grad(), chunked_ops():
+        with torch.no_grad():
             teacher = base(ids).logits.float()
             results = {"full": per_position(teacher, teacher, ids)}
             with attach_method(base, MethodSpec("swa", window, sinks)):

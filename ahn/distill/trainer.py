@@ -55,7 +55,6 @@ class DistillConfig:
     memory_sizes: list[int] = field(default_factory=lambda: list(MEMORY_SIZES))
     sink_choices: list[int] = field(default_factory=lambda: list(SINK_CHOICES))
     save_every: int = 10
-    fast_ops: bool = True  # chunked GDN/DN/Mamba2 ops in the student pass (same semantics as recurrent)
 
     def __post_init__(self):
         if self.method not in METHODS or METHODS[self.method].memory is None:
@@ -118,23 +117,6 @@ def use_spec(model, spec: MethodSpec):
         yield model
     finally:
         set_spec(model, previous)
-
-
-@contextlib.contextmanager
-def chunked_ops(enabled: bool = True):
-    """Swap the recurrent AHN ops for the chunked ones (same semantics, far faster on long T), reversibly.
-    Only needed while `ahn.ops` dispatches to the recurrent form for every T."""
-    from ahn import ops
-    from ahn.ops.chunked_delta_rule import gated_delta_rule_chunked
-    from ahn.ops.chunked_scalar_decay import scalar_decay_chunked
-
-    saved = ops.gated_delta_rule, ops.scalar_decay
-    if enabled and not hasattr(ops, "MODES"):  # a dispatcher with modes already picks chunked (or fla)
-        ops.gated_delta_rule, ops.scalar_decay = gated_delta_rule_chunked, scalar_decay_chunked
-    try:
-        yield
-    finally:
-        ops.gated_delta_rule, ops.scalar_decay = saved
 
 
 # --- the loss ---------------------------------------------------------------------------------------
@@ -228,7 +210,7 @@ def read_checkpoint(out: str | os.PathLike) -> dict:
     if not path.exists():
         raise UserError(f"{path}: no checkpoint to resume from")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code
     except Exception as e:
         raise UserError(f"{path}: cannot read checkpoint ({e})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -320,42 +302,41 @@ def train(cfg: DistillConfig, lm=None, rows: torch.Tensor | None = None, resume:
     model.train()
     t_run = time.perf_counter()
     first_step = step
-    with chunked_ops(cfg.fast_ops):
-        while step < min(last, cfg.steps):
-            t0 = time.perf_counter()
-            spec = sample_spec(gen, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss_sum = 0.0
-            for a in range(cfg.grad_accum):
-                batch = rows_for(step * cfg.grad_accum + a, rows, cfg, dist).to(dist.device)
-                loss = distill_loss(model, batch, spec) / cfg.grad_accum
-                loss.backward()
-                loss_sum += loss.item()
-            if dist.world > 1:
-                for p in params.values():
-                    torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.AVG)
-                reduced = torch.tensor([loss_sum], device=dist.device)
-                torch.distributed.all_reduce(reduced, op=torch.distributed.ReduceOp.AVG)
-                loss_sum = reduced.item()
-            grad_norm = torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.grad_clip).item()
-            lr = opt.param_groups[0]["lr"]
-            opt.step()
-            sched.step()
-            step += 1
-            dt = time.perf_counter() - t0
-            if is_main:
-                row = {"step": step, "loss": round(loss_sum, 6), "lr": lr, "grad_norm": round(grad_norm, 6),
-                       "window": spec.window, "sinks": spec.sinks, "tokens": step * tokens_per_step,
-                       "tokens_per_s": round(tokens_per_step / dt, 2), "step_s": round(dt, 3),
-                       "elapsed_s": round(time.perf_counter() - t_run, 1)}  # fmt: skip
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                if bar is not None:
-                    bar.set_postfix(loss=f"{loss_sum:.4f}", W=spec.window, S=spec.sinks,
-                                    tok_s=f"{tokens_per_step / dt:.0f}")  # fmt: skip
-                    bar.update(1)
-            if step % cfg.save_every == 0 or step == cfg.steps or step == last:
-                save_checkpoint()
+    while step < min(last, cfg.steps):
+        t0 = time.perf_counter()
+        spec = sample_spec(gen, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss_sum = 0.0
+        for a in range(cfg.grad_accum):
+            batch = rows_for(step * cfg.grad_accum + a, rows, cfg, dist).to(dist.device)
+            loss = distill_loss(model, batch, spec) / cfg.grad_accum
+            loss.backward()
+            loss_sum += loss.item()
+        if dist.world > 1:
+            for p in params.values():
+                torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.AVG)
+            reduced = torch.tensor([loss_sum], device=dist.device)
+            torch.distributed.all_reduce(reduced, op=torch.distributed.ReduceOp.AVG)
+            loss_sum = reduced.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.grad_clip).item()
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+        step += 1
+        dt = time.perf_counter() - t0
+        if is_main:
+            row = {"step": step, "loss": round(loss_sum, 6), "lr": lr, "grad_norm": round(grad_norm, 6),
+                   "window": spec.window, "sinks": spec.sinks, "tokens": step * tokens_per_step,
+                   "tokens_per_s": round(tokens_per_step / dt, 2), "step_s": round(dt, 3),
+                   "elapsed_s": round(time.perf_counter() - t_run, 1)}  # fmt: skip
+            with open(log_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss_sum:.4f}", W=spec.window, S=spec.sinks,
+                                tok_s=f"{tokens_per_step / dt:.0f}")  # fmt: skip
+                bar.update(1)
+        if step % cfg.save_every == 0 or step == cfg.steps or step == last:
+            save_checkpoint()
     if bar is not None:
         bar.close()
     model.eval()
