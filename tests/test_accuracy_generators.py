@@ -8,6 +8,7 @@ import re
 import pytest
 
 import ahn
+from ahn.errors import UserError
 from benchmarks.accuracy import generators as g
 from benchmarks.accuracy import infinitebench as ib
 from benchmarks.accuracy import lveval as lv
@@ -137,3 +138,19 @@ def test_generate_cli_writes_official_records(tok, tmp_path, monkeypatch, capsys
     code = ahn_cli.main(["generate", "infinitebench", "--task", "longbook_qa_eng", "--tokens", "1024",
                          "--out", str(tmp_path / "x.jsonl")])  # fmt: skip
     assert code == 2 and "cannot generate" in capsys.readouterr().err
+
+
+def test_auto_haystack_uses_a_prepared_public_domain_book_else_noise(tok, tmp_path, monkeypatch):
+    monkeypatch.setenv("AHN_BENCH_CACHE", str(tmp_path))
+    assert g.resolve_haystack("auto", "en") is None  # nothing prepared: the noise haystack
+    record = g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack="auto")[0]
+    assert record["haystack"] == "noise" and "The grass is green." in record["context"]
+    (tmp_path / "corpora").mkdir()
+    book = {"title": "alice", "text": "Alice was beginning to get very tired of sitting by her sister. " * 50}
+    (tmp_path / "corpora" / "alice.jsonl").write_text(json.dumps(book) + "\n")
+    assert g.resolve_haystack("auto", "en") == "alice" and g.resolve_haystack("auto", "zh") is None
+    record = g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack="auto")[0]
+    assert record["haystack"] == "alice" and "Alice was beginning" in record["context"]
+    assert abs(prompt_tokens(tok, "factrecall_en", record) - 1024) <= 0.02 * 1024
+    with pytest.raises(UserError, match="no such haystack"):
+        g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack=str(tmp_path / "missing.txt"))

@@ -55,7 +55,12 @@ def _register_eval(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, help="cap on the official per-task generation budget")
     p.add_argument("--template", default="gpt4", choices=["gpt4", "completion"], help="InfiniteBench prompts")
     p.add_argument("--no-chat-template", dest="chat", action="store_false", help="feed the raw prompt")
-    p.add_argument("--haystack", help="generated factrecall: a text file to use as natural haystack")
+    p.add_argument(
+        "--haystack",
+        default="auto",
+        help="generated factrecall: auto (a prepared public-domain book if any, else noise), noise, a corpus "
+        "name (paradise-lost, alice, as-you-like-it, kjv: `ahn-bench distill --prepare-data`) or a text file",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument(
@@ -213,7 +218,9 @@ def _register_generate(subparsers) -> None:
     p.add_argument("--n", type=int, default=1, help="records per length and depth")
     p.add_argument("--out", required=True, help="output .jsonl file")
     p.add_argument("--tokenizer", default="smollm2-135m", help="ahn model name or local HF directory")
-    p.add_argument("--haystack", help="LV-Eval factrecall: natural-text file for the haystack")
+    p.add_argument(
+        "--haystack", default="auto", help="LV-Eval factrecall: auto, noise, a corpus name or a text file"
+    )
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(handler=generate_command)
 

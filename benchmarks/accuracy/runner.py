@@ -65,7 +65,9 @@ class EvalConfig:
     n: int = 1  # generated data: samples per (length, depth)
     limit: int | None = None  # official files: first N records of each file
     seed: int = 42
-    haystack: str | None = None  # generated factrecall: natural-text file (default: noise)
+    haystack: str | None = (
+        "auto"  # generated factrecall: "auto" (natural text if prepared), "noise", corpus, file
+    )
     template: str = "gpt4"  # InfiniteBench prompt family: gpt4 | completion
     chat: bool = True  # apply the tokenizer's chat template (after truncation)
     max_input_tokens: int | None = None  # middle-truncate prompts longer than this (None: never)
@@ -358,6 +360,8 @@ def _evaluate_one(
         extra["depth"] = sample.depth
     if sample.level is not None:
         extra["level"] = sample.level
+    if "haystack" in sample.record:
+        extra["haystack"] = sample.record["haystack"]
     return ResultRow(
         run_id=run_id,
         model=cfg.model,
