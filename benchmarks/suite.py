@@ -47,6 +47,7 @@ class AccuracyPlan:
     depths: list[float] = field(default_factory=list)
     n: int = 1
     template: str = "gpt4"
+    chat: bool = True  # wrap prompts in the model's chat template (after truncation)
     limit: int | None = None
     max_input_tokens: int | None = None
 
@@ -135,7 +136,8 @@ def _run_stage(name: str, plan, suite: Suite, stage_dir: Path, run_id: str, resu
     config = EvalConfig(
         benchmark=plan.benchmark, data=plan.data, out=str(stage_dir), tasks=list(plan.tasks),
         methods=list(suite.methods), model=suite.model, lengths=list(plan.lengths), depths=list(plan.depths),
-        n=plan.n, limit=plan.limit, template=plan.template, max_input_tokens=plan.max_input_tokens,
+        n=plan.n, limit=plan.limit, template=plan.template, chat=plan.chat,
+        max_input_tokens=plan.max_input_tokens,
         window=suite.window, sinks=suite.sinks, dtype=suite.dtype,
     )  # fmt: skip
     run_eval(config, resume=resume and stage_dir.exists())
