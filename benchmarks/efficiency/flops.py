@@ -1,0 +1,119 @@
+"""Analytic FLOPs, as the AHN paper counts them: matmuls only (spec ahn.md §3, paper Table 9).
+
+A multiply-add is 2 FLOPs. Softmax, norms, RoPE rotations, activations, gates' nonlinearities and the
+elementwise state decay are not counted. Per decoder layer and token (hidden d, MLP width f, q/KV heads
+Hq/Hkv of dim D, vocab V):
+
+    projections  2 d (2 Hq D + 2 Hkv D)        q, k, v, o
+    mlp          2 * 3 d f                      gate, up, down
+    attention    4 Hq D * keys(t)               q k^T and p v over the keys query t attends to
+    lm_head      2 d V                          per position whose logits are computed
+
+keys(t) is exact per query (ahn.methods conventions): t + 1 for full attention, min(t + 1, S + W) with
+S sinks and a W window. The blocked kernel in ahn.attention computes more: each block of queries scores
+every key its block can reach, up to block - 1 masked keys per query. Those masked products are work,
+not attention, so the analytic count leaves them out; the measured counter reports both
+(`flop_counting.py`, extra `attention_pairs_dense`).
+
+AHN memory (ahn/memory.py, recurrent form of paper Eq. 5-6, per layer and query head):
+    write scalars  2 d Hq per projection (GDN: beta, alpha; DN: beta; Mamba2: dt), for every non-sink
+                   token as it enters the window (they are cached until the token is evicted)
+    update         per evicted token: GDN/DN  k S (2 D^2) + rank-1 write k^T (beta (v - k S)) (2 D^2)
+                                      Mamba2  rank-1 write (dt B)^T x (2 D^2)
+    read           per evicted token's reader (the query t = j + W): gate g_proj 2 d Hq,
+                   q S (2 D^2), per-head W_o (2 D^2)
+The chunked forms in ahn/ops compute the same outputs with different matmuls; this counts the recurrent
+form, the one the paper's equations describe and the one `ahn.ops` dispatches to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ahn.memory import MEMORIES
+from ahn.methods import MethodSpec
+from benchmarks.efficiency.shapes import ModelShape
+
+FLOPS_PER_MAC = 2
+# Update matmuls per evicted token, in units of 2 D^2 per query head (see the module docstring).
+UPDATE_MATMULS = {"gdn": 2, "dn": 2, "mamba2": 1}
+READ_MATMULS = 2  # q S and W_o
+
+
+@dataclass(frozen=True)
+class FlopBreakdown:
+    projections: int = 0
+    mlp: int = 0
+    attention: int = 0
+    lm_head: int = 0
+    ahn_write: int = 0
+    ahn_update: int = 0
+    ahn_read: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total": self.total}
+
+
+def attended_keys(spec: MethodSpec, t: int) -> int:
+    """Keys the query at position t attends to (itself included)."""
+    return t + 1 if not spec.windowed else min(t + 1, spec.sinks + spec.window)
+
+
+def attention_pairs(spec: MethodSpec, t0: int, t1: int) -> int:
+    """Sum of attended_keys(t) over queries t0 <= t < t1, in closed form (exact integers at 128k)."""
+    if t1 <= t0:
+        return 0
+    cap = t1 if not spec.windowed else spec.sinks + spec.window  # keys(t) = min(t + 1, cap)
+    m = min(max(cap, t0), t1)  # queries below m attend to t + 1 keys, the rest to cap
+    return (m * (m + 1) - t0 * (t0 + 1)) // 2 + (t1 - m) * cap
+
+
+def _count_from(start: int, t0: int, t1: int) -> int:
+    """How many positions t0 <= t < t1 are >= start."""
+    return max(0, t1 - max(t0, start))
+
+
+def forward_flops(
+    shape: ModelShape, spec: MethodSpec, t0: int, t1: int, lm_head_positions: int
+) -> FlopBreakdown:
+    """Matmul FLOPs of processing the tokens at positions t0..t1-1 (earlier ones already cached), batch 1."""
+    n = t1 - t0
+    d, Hq, Hkv, D = shape.hidden, shape.q_heads, shape.kv_heads, shape.head_dim
+    per_layer = dict(
+        projections=FLOPS_PER_MAC * n * d * (2 * Hq * D + 2 * Hkv * D),
+        mlp=FLOPS_PER_MAC * n * 3 * d * shape.intermediate,
+        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1),
+    )
+    if spec.memory is not None:
+        entering = _count_from(spec.sinks, t0, t1)  # non-sink tokens get write scalars when they arrive
+        evicting = _count_from(spec.sinks + spec.window, t0, t1)  # query t evicts token t - W >= S
+        n_write = MEMORIES[spec.memory].n_write  # one hidden -> Hq projection per write scalar
+        per_layer.update(
+            ahn_write=FLOPS_PER_MAC * entering * n_write * d * Hq,
+            ahn_update=FLOPS_PER_MAC * evicting * UPDATE_MATMULS[spec.memory] * Hq * D * D,
+            ahn_read=FLOPS_PER_MAC * evicting * (d * Hq + READ_MATMULS * Hq * D * D),
+        )
+    totals = {k: v * shape.layers for k, v in per_layer.items()}
+    return FlopBreakdown(**totals, lm_head=FLOPS_PER_MAC * lm_head_positions * d * shape.vocab)
+
+
+def prefill_flops(
+    shape: ModelShape, spec: MethodSpec, length: int, lm_head_positions: int = 1
+) -> FlopBreakdown:
+    """Prefill of `length` tokens. `lm_head_positions`: positions whose logits are computed (1 for a
+    generation prefill that keeps the last logits, one per chunk for ahn.prefill, `length` for scoring)."""
+    return forward_flops(shape, spec, 0, length, lm_head_positions)
+
+
+def decode_flops(shape: ModelShape, spec: MethodSpec, context: int) -> FlopBreakdown:
+    """One decode step after `context` cached tokens: the new token sits at position `context`."""
+    return forward_flops(shape, spec, context, context + 1, 1)
+
+
+def chunks(length: int, chunk: int) -> int:
+    """Forward calls (hence logits positions, with logits_to_keep=1) of ahn.prefill over `length` tokens."""
+    return -(-length // chunk)
