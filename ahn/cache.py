@@ -23,6 +23,13 @@ def _cat(held: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
     return new if held is None else torch.cat([held, new], dim=1)
 
 
+def _owned(t: torch.Tensor | None) -> torch.Tensor | None:
+    """`t` in storage of its own: a slice would keep the whole chunk it came from alive."""
+    if t is None or t.untyped_storage().nbytes() == t.numel() * t.element_size():
+        return t
+    return t.clone()
+
+
 def _repeat_heads(t: torch.Tensor, groups: int) -> torch.Tensor:
     # KV head g serves query heads g*groups .. (g+1)*groups-1, as HF's repeat_kv.
     return t if groups == 1 else t.repeat_interleave(groups, dim=2)
@@ -51,8 +58,8 @@ class MemoryCacheLayer(CacheLayerMixin):
         S, W = spec.sinks, spec.window
         n_sink_new = min(max(S - P, 0), C)  # how many of the new tokens are sinks
         if n_sink_new:
-            self.sink_k = _cat(self.sink_k, k[:, :n_sink_new])
-            self.sink_v = _cat(self.sink_v, v[:, :n_sink_new])
+            self.sink_k = _owned(_cat(self.sink_k, k[:, :n_sink_new]))
+            self.sink_v = _owned(_cat(self.sink_v, v[:, :n_sink_new]))
         stream_pos0 = P + n_sink_new - (0 if self.stream_k is None else self.stream_k.shape[1])
         stream_k = _cat(self.stream_k, k[:, n_sink_new:])
         stream_v = _cat(self.stream_v, v[:, n_sink_new:])
@@ -79,8 +86,8 @@ class MemoryCacheLayer(CacheLayerMixin):
                 out[:, first_reader - P :] += read.to(out.dtype)
 
         self.seen = P + C
-        self.stream_k, self.stream_v = stream_k[:, -W:], stream_v[:, -W:]
-        self.stream_write = None if stream_write is None else stream_write[:, -W:]
+        self.stream_k, self.stream_v = _owned(stream_k[:, -W:]), _owned(stream_v[:, -W:])
+        self.stream_write = None if stream_write is None else _owned(stream_write[:, -W:])
         return out
 
     # --- what the cache holds ----------------------------------------------------------------------

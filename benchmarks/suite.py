@@ -32,6 +32,8 @@ DONE = "DONE"
 class EfficiencyPlan:
     lengths: list[int]
     decode_tokens: int = 16
+    counters: list[str] = field(default_factory=lambda: ["torch"])  # FLOP counters: torch, fvcore
+    count_max_length: int = 2048  # counting costs one more prefill per counter: only up to this length
     paper_models: list[str] = field(default_factory=list)
     paper_lengths: list[int] = field(default_factory=list)
     paper_window: int = 32640
@@ -128,6 +130,7 @@ def _run_stage(name: str, plan, suite: Suite, stage_dir: Path, run_id: str, resu
                 models=(suite.model,), methods=tuple(suite.methods), lengths=tuple(plan.lengths),
                 window=suite.window, sinks=suite.sinks, dtype=suite.dtype,
                 analytic_only=name == "efficiency-analytic", decode_tokens=plan.decode_tokens,
+                counters=tuple(plan.counters), count_max_length=plan.count_max_length,
             )  # fmt: skip
         run_efficiency(config, out_dir=stage_dir, run_id=run_id, progress=True)
         return

@@ -128,6 +128,15 @@ def test_cache_bytes_are_constant_beyond_the_window(method):
     assert len(set(sizes.values())) == 1, sizes
 
 
+@pytest.mark.parametrize("method", ["full", "swa", "ahn-gdn"])
+def test_cache_keeps_alive_only_what_it_reports(method):
+    sizes = {} if method == "full" else {"window": 12, "sinks": 4}
+    lm = ahn.tiny_model("llama", method, **sizes)
+    _, cache = _stream(lm.model, _ids(60, B=1), prefill_chunk=50, prefill_len=57)  # big chunk, then decode
+    held = [t for layer in cache.layers for t in layer.tensors()]
+    assert sum(t.untyped_storage().nbytes() for t in held) == cache.nbytes()
+
+
 def test_full_attention_cache_grows_linearly():
     lm = ahn.tiny_model("llama")
     sizes = [_stream(lm.model, _ids(T, B=1), 8, T)[1].nbytes() for T in (16, 32, 64)]
