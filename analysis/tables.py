@@ -70,6 +70,7 @@ def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for col in EXTRA_KEYS:
         if col not in frame:
             frame[col] = np.nan
+    frame.loc[frame["window"].isna(), "sinks"] = np.nan  # no window, no sinks: full attention's 0 or None
     frame["variant"] = frame["method"]
     settings = frame[["method", "sinks", "window"]].drop_duplicates()
     for method, n in settings.groupby("method").size().items():
