@@ -48,7 +48,8 @@ def sink_window_attention(
 ) -> torch.Tensor:
     """Queries at positions q_pos0..q_pos0+C-1 attend to the sinks (positions 0..S'-1, causally) and to
     the keys at positions t-W < j <= t from the contiguous stream k (positions k_pos0..k_pos0+N-1).
-    The stream must not overlap the sinks and must start at or before q_pos0 - W + 1 (or at the sinks' end)."""
+    The stream must not overlap the sinks and must start at or before q_pos0 - W + 1 (or at the sinks'
+    end)."""
     C = q.shape[1]
     block = min(C, max(window, MIN_BLOCK)) if block is None else block
     n_sinks = sink_k.shape[1]
