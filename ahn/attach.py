@@ -99,8 +99,7 @@ class AttachedMethod:
             if "ahn" in attn._modules:
                 del attn._modules["ahn"]
         self.model.config._attn_implementation, self.model.config.use_cache = self._saved_config
-        for submodule in (self.model.model, self.model):
-            submodule.__dict__.pop("_prepare_cache_for_generation", None)
+        self.model.__dict__.pop("_prepare_cache_for_generation", None)
         if self._hook is not None:
             self._hook.remove()
         self.model.__dict__.pop("ahn_attached", None)

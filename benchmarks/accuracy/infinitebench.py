@@ -266,14 +266,9 @@ def score_choice(prediction: str, label: list[str]) -> float:
         return 1.0
     # 3. An answer prefix: what follows it (after one character) must start with the text or the letter.
     pred = _collapse_spaces(_replace(pred, ["\n", '"', "'", ".", ",", "?", "!", "{", "}"]))
-    for prefix in ("answer is:", "answer:", "answer is", "option is"):
-        idx = pred.find(prefix)
-        if idx == -1:
-            continue
-        if len(pred) < idx + len(prefix) + 1:
-            return 0.0
-        after = pred[idx + len(prefix) + 1 :]
-        return float(any(after.startswith(s) for s in label))
+    after = _after_answer_prefix(pred, ("answer is:", "answer:", "answer is", "option is"))
+    if after is not None:
+        return float(bool(after) and any(after.startswith(s) for s in label))
     # 4. The first word that is a substring of "ABCD" (so "AB" or "BCD" too) decides.
     for word in pred.split():
         if word in "ABCD":
@@ -288,15 +283,23 @@ def score_code_debug(prediction: str, label: list[str]) -> float:
     if pred[:2] in (f"{letter}.", f"{letter}:"):
         return 1.0
     pred = _collapse_spaces(_replace(pred, ["\n", "`", "'", '"', "-", "*", "Option", "option"]))
-    for prefix in ("answer is:", "is:", "answer:", "correct option is:"):
+    after = _after_answer_prefix(pred, ("answer is:", "is:", "answer:", "correct option is:"))
+    if after is None:
+        return 0.0
+    return float(bool(after) and (after.startswith(letter) or after.startswith(fn_name)))
+
+
+def _after_answer_prefix(pred: str, prefixes: tuple[str, ...]) -> str | None:
+    """The text after the first listed prefix found (skipping one character), as upstream reads it; "" when
+    the prediction ends there (upstream scores that 0), None when no prefix occurs."""
+    for prefix in prefixes:
         idx = pred.find(prefix)
         if idx == -1:
             continue
         if len(pred) < idx + len(prefix) + 1:
-            return 0.0
-        after = pred[idx + len(prefix) + 1 :]
-        return float(after.startswith(letter) or after.startswith(fn_name))
-    return 0.0
+            return ""
+        return pred[idx + len(prefix) + 1 :]
+    return None
 
 
 def score_math_find(prediction: str, label: int | float) -> float:
