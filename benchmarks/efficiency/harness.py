@@ -23,6 +23,7 @@ from torch import nn
 
 from ahn.attach import attach_method, new_cache
 from ahn.errors import UserError
+from ahn.generate import DEFAULT_PREFILL_CHUNK  # the streaming path measured here uses the same chunk
 from ahn.methods import DEFAULT_SINKS, DEFAULT_WINDOW, MethodSpec
 from ahn.models import DEFAULT_MODEL, DTYPES
 from benchmarks.efficiency import flop_counting, flops, latency, memory, paper_configs
@@ -31,7 +32,6 @@ from benchmarks.results import METRICS, ResultRow, RowWriter, new_run_id, write_
 
 BENCHMARK = "efficiency"
 TINY_MODELS = {"tiny-llama": "llama", "tiny-qwen2": "qwen2", "tiny-qwen3": "qwen3"}  # random, for tests
-DEFAULT_PREFILL_CHUNK = 2048  # = ahn.generate.DEFAULT_PREFILL_CHUNK
 
 
 @dataclass
