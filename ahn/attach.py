@@ -135,7 +135,7 @@ def attach_method(model: nn.Module, spec: MethodSpec, seed: int | None = 0) -> A
             if spec.memory is not None:
                 device = attn.q_proj.weight.device
                 attn.ahn = MEMORIES[spec.memory](
-                    config.hidden_size, config.num_attention_heads, attn.head_dim, config.rms_norm_eps
+                    config.hidden_size, config.num_attention_heads, attn.head_dim
                 ).to(device)
     finally:
         if seed is not None:

@@ -26,22 +26,36 @@ def _inverse_softplus(x: torch.Tensor) -> torch.Tensor:
 
 
 def _dt_bias_init(num_heads: int, dt_min: float = 1e-3, dt_max: float = 0.1) -> torch.Tensor:
-    # Mamba2 / GDN init: dt log-uniform in [dt_min, dt_max], stored as softplus^-1(dt) (official code).
+    # GDN init (official src/ahn/rnn/gated_deltanet.py, GatedDeltaNet.__init__): dt log-uniform in
+    # [1e-3, 0.1], floored at 1e-4, stored as softplus^-1(dt).
     dt = torch.exp(torch.rand(num_heads) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
     return _inverse_softplus(dt.clamp(min=1e-4))
 
 
+# Every official variant builds its output norm with the module default eps 1e-5 (BaseAHN in
+# src/ahn/utils.py passes none), whatever the base model's rms_norm_eps.
+NORM_EPS = 1e-5
+
+
 class AHNMemory(nn.Module):
-    """Shared parts: output gate, gated RMSNorm, per-head output projection (GroupLinear, zero-init)."""
+    """Shared parts: output gate, gated RMSNorm, per-head output projection (GroupLinear, zero-init).
+
+    The norm is per head (`norm_groups = H`, weight [D]: fla FusedRMSNormSwishGate(head_dim) in the
+    official GDN/DN) or over a token's whole H*D vector (`norm_groups = 1`, weight [H*D]: RMSNormGated(H*D)
+    with no group size in the official Mamba2)."""
 
     n_write: int  # write scalars per head cached for each window token until it is evicted
     norm_before_gate: bool = True
+    norm_groups_per_head: bool = True  # False: one RMS over all H*D features of a token
+    gate_bias: bool = False
 
-    def __init__(self, hidden_size: int, num_heads: int, head_dim: int, eps: float = 1e-6):
+    def __init__(self, hidden_size: int, num_heads: int, head_dim: int, eps: float = NORM_EPS):
         super().__init__()
         self.num_heads, self.head_dim, self.eps = num_heads, head_dim, eps
-        self.g_proj = nn.Linear(hidden_size, num_heads, bias=False)  # output gate: one scalar per head
-        self.norm_weight = nn.Parameter(torch.ones(head_dim))
+        # output gate: one scalar per head, broadcast over the head dim
+        self.g_proj = nn.Linear(hidden_size, num_heads, bias=self.gate_bias)
+        norm_size = head_dim if self.norm_groups_per_head else num_heads * head_dim
+        self.norm_weight = nn.Parameter(torch.ones(norm_size))
         self.o_proj = nn.Parameter(torch.zeros(num_heads, head_dim, head_dim))  # per-head W_o, zero-init
 
     def write_scalars(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,14 +70,17 @@ class AHNMemory(nn.Module):
     def read_out(self, raw: torch.Tensor, x_read: torch.Tensor) -> torch.Tensor:
         """Gate with the current token, normalise, project per head: [B, T, H, D] fp32."""
         gate = F.silu(self.g_proj(x_read.float()))[..., None]  # (B, T, H, 1)
+        B, T, H, D = raw.shape
+        weight = self.norm_weight.view(-1, D)  # (1, D) per-head norm or (H, D) whole-vector norm
+        mean_dims = (-1,) if self.norm_groups_per_head else (-2, -1)
 
         def rms(t):
-            return t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + self.eps)
+            return t * torch.rsqrt(t.pow(2).mean(mean_dims, keepdim=True) + self.eps)
 
-        if self.norm_before_gate:  # fla FusedRMSNormSwishGate: norm(o) * w * silu(g)
-            y = rms(raw) * self.norm_weight * gate
-        else:  # mamba_ssm RMSNormGated(norm_before_gate=False): norm(o * silu(g)) * w
-            y = rms(raw * gate) * self.norm_weight
+        if self.norm_before_gate:  # FusedRMSNormSwishGate: norm(o) * w * silu(g)
+            y = rms(raw) * weight * gate
+        else:  # RMSNormGated(norm_before_gate=False): norm(o * silu(g)) * w
+            y = rms(raw * gate) * weight
         return torch.einsum("bthd,hde->bthe", y, self.o_proj)
 
     def forward(self, q, k, v, write, x_read, state=None):
@@ -73,8 +90,9 @@ class AHNMemory(nn.Module):
         return self.read_out(raw, x_read), state
 
 
-def _l2norm(t: torch.Tensor) -> torch.Tensor:
-    return F.normalize(t.float(), p=2, dim=-1, eps=1e-6)
+def _l2norm(t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    # 1e-6: fla's use_qk_l2norm_in_kernel (GDN, DN); the official Mamba2 calls F.normalize (eps 1e-12)
+    return F.normalize(t.float(), p=2, dim=-1, eps=eps)
 
 
 class GatedDeltaNetMemory(AHNMemory):
@@ -82,7 +100,7 @@ class GatedDeltaNetMemory(AHNMemory):
 
     n_write = 2  # beta, log alpha
 
-    def __init__(self, hidden_size, num_heads, head_dim, eps=1e-6):
+    def __init__(self, hidden_size, num_heads, head_dim, eps=NORM_EPS):
         super().__init__(hidden_size, num_heads, head_dim, eps)
         self.b_proj = nn.Linear(hidden_size, num_heads, bias=False)
         self.a_proj = nn.Linear(hidden_size, num_heads, bias=False)
@@ -108,7 +126,7 @@ class DeltaNetMemory(AHNMemory):
 
     n_write = 1  # beta
 
-    def __init__(self, hidden_size, num_heads, head_dim, eps=1e-6):
+    def __init__(self, hidden_size, num_heads, head_dim, eps=NORM_EPS):
         super().__init__(hidden_size, num_heads, head_dim, eps)
         self.b_proj = nn.Linear(hidden_size, num_heads, bias=False)
 
@@ -124,15 +142,20 @@ class DeltaNetMemory(AHNMemory):
 
 class Mamba2Memory(AHNMemory):
     """AHN-Mamba2 (paper Eq. 9): h = exp(dt A) h + dt B^T x with B = l2norm(k), C = l2norm(q), x = v,
-    dt = softplus(dt_proj(x_evicted) + dt_bias), A = -exp(A_log); no D skip. Read C h."""
+    dt = softplus(dt_proj(x_evicted) + dt_bias), A = -exp(A_log); no D skip. Read C h.
+    As the official src/ahn/rnn/mamba2.py builds it: dt_proj and g_proj carry biases, dt_bias starts at
+    ones (dt = softplus(1) = 1.31 at init), A_log at log(1..H), and the output norm is
+    RMSNormGated(H*D, norm_before_gate=False): one RMS over the token's whole H*D vector."""
 
     n_write = 1  # dt
     norm_before_gate = False
+    norm_groups_per_head = False
+    gate_bias = True
 
-    def __init__(self, hidden_size, num_heads, head_dim, eps=1e-6):
+    def __init__(self, hidden_size, num_heads, head_dim, eps=NORM_EPS):
         super().__init__(hidden_size, num_heads, head_dim, eps)
-        self.dt_proj = nn.Linear(hidden_size, num_heads, bias=False)
-        self.dt_bias = nn.Parameter(_dt_bias_init(num_heads))
+        self.dt_proj = nn.Linear(hidden_size, num_heads, bias=True)
+        self.dt_bias = nn.Parameter(torch.ones(num_heads))
         self.A_log = nn.Parameter(torch.log(torch.arange(1, num_heads + 1, dtype=torch.float32)))  # A = 1..H
 
     def write_scalars(self, x):
@@ -141,7 +164,7 @@ class Mamba2Memory(AHNMemory):
     def recur(self, q, k, v, write, state):
         dt = write[..., 0]  # (B, T, H)
         return ops.scalar_decay(
-            _l2norm(q), _l2norm(k) * dt[..., None], v.float(), -self.A_log.exp() * dt,
+            _l2norm(q, 1e-12), _l2norm(k, 1e-12) * dt[..., None], v.float(), -self.A_log.exp() * dt,
             scale=1.0, initial_state=state,
         )  # fmt: skip
 

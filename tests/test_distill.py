@@ -107,7 +107,7 @@ def test_sampled_windows_follow_the_paper_rule():
     seen = {(s.window, s.sinks) for s in (sample_spec(gen, cfg) for _ in range(200))}
     assert seen == set(window_choices(1024, cfg.memory_sizes, cfg.sink_choices))
     for w, s in seen:
-        assert 1024 / 8 < w + s < 1024 and 2 * s <= w and s in cfg.sink_choices
+        assert 1024 / 8 < w + s < 1024 and 2 * s <= w + s and s in cfg.sink_choices
 
 
 def test_bad_input(tmp_path):

@@ -31,7 +31,8 @@ from ahn.methods import METHODS, MethodSpec
 
 CHECKPOINT_FORMAT = "ahn-bench/distill-checkpoint/v1"
 # Paper (specs/ahn.md section 2): total exact memory c from {32..8192} with L/8 < c < L; sinks from this
-# set, kept only when no larger than half the window (the official code's rule).
+# set, kept only when s <= c/2 of the sampled total c, the window then being c - s (official
+# src/ahn/transformer/qwen2_ahn/qwen2_ahn.py, sample_num_attn_sinks under ahn_position == "random").
 MEMORY_SIZES = tuple(2**i for i in range(5, 14))
 SINK_CHOICES = (0, 32, 64, 128, 512, 2048, 4096)
 
@@ -81,17 +82,15 @@ class DistillConfig:
 
 
 def window_choices(seq_len: int, memory_sizes, sink_choices) -> list[tuple[int, int]]:
-    """Every (window, sinks) the sampler can draw: c = sinks + window with L/8 < c < L, sinks <= window/2."""
-    return [
-        (c - s, s) for c in memory_sizes if seq_len / 8 < c < seq_len for s in sink_choices if 2 * s <= c - s
-    ]
+    """Every (window, sinks) the sampler can draw: c = sinks + window with L/8 < c < L, sinks <= c/2."""
+    return [(c - s, s) for c in memory_sizes if seq_len / 8 < c < seq_len for s in sink_choices if 2 * s <= c]
 
 
 def sample_spec(gen: torch.Generator, cfg: DistillConfig) -> MethodSpec:
     """Draw c uniformly from the allowed sizes, then sinks uniformly from those that fit (paper's order)."""
     sizes = sorted({w + s for w, s in window_choices(cfg.seq_len, cfg.memory_sizes, cfg.sink_choices)})
     c = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
-    sinks = [s for s in cfg.sink_choices if 3 * s <= c]
+    sinks = [s for s in cfg.sink_choices if 2 * s <= c]
     s = sinks[int(torch.randint(len(sinks), (1,), generator=gen))]
     return MethodSpec(cfg.method, c - s, s)
 
