@@ -39,7 +39,12 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="base model dtype; auto: bfloat16 where the hardware supports it (AHN parameters stay fp32)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--sink-choices",

@@ -51,7 +51,7 @@ class DistillConfig:
     warmup: float = 0.1  # fraction of steps with linear warm-up, then cosine decay to 0
     weight_decay: float = 0.1  # on matrices only (nanoGPT convention); gates/norms/decays are not decayed
     grad_clip: float = 1.0
-    dtype: str = "float32"  # base model dtype; AHN parameters stay fp32
+    dtype: str = "auto"  # base model dtype ("auto": bfloat16 where supported); AHN parameters stay fp32
     seed: int = 0
     memory_sizes: list[int] = field(default_factory=lambda: list(MEMORY_SIZES))
     sink_choices: list[int] = field(default_factory=lambda: list(SINK_CHOICES))
@@ -64,8 +64,10 @@ class DistillConfig:
         for name in ("steps", "seq_len", "batch_size", "grad_accum", "save_every"):
             if int(getattr(self, name)) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dtype == "auto":
+            self.dtype = default_dtype()
         if self.dtype not in ("float32", "bfloat16"):
-            raise UserError(f"dtype must be float32 or bfloat16, got {self.dtype!r}")
+            raise UserError(f"dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
         if not 0 <= self.warmup < 1:
             raise UserError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
         if not self.data:
@@ -79,6 +81,14 @@ class DistillConfig:
     def from_dict(cls, d: dict) -> DistillConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def default_dtype() -> str:
+    """bfloat16 where the hardware computes it natively (CUDA with bf16, CPUs with AVX512-BF16/AMX, as
+    oneDNN reports), else float32: emulated bf16 matmuls are slower than fp32 ones."""
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
 
 
 def window_choices(seq_len: int, memory_sizes, sink_choices) -> list[tuple[int, int]]:
