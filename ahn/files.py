@@ -82,26 +82,41 @@ def drop_torn_tail(path: str | os.PathLike, is_complete) -> bool:
     return True
 
 
-def claim_run_dir(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> bool:
-    """Make `path` ready for a run; returns True when it already holds one to resume.
-
-    An empty or new directory is simply created. A non-empty one is refused unless `resume` (the caller then
-    checks the saved config matches) or `overwrite` (only an ahn-bench run directory is cleared)."""
+def check_run_dir(
+    path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False, resumable: bool = True
+) -> str:
+    """What claiming `path` will do, without touching it: "new", "resume" or "overwrite". A non-empty
+    directory is refused unless `resume` (the caller then checks the saved config matches) or `overwrite`
+    (only an ahn-bench run directory may be cleared). Cheap: call it before any work."""
     path = Path(path)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if resume:
-            return True
-        if not overwrite:
-            raise UserError(
-                f"{path}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
-                "or choose another --out"
-            )
-        if not any((path / marker).exists() for marker in RUN_MARKERS):
-            raise UserError(f"{path}: not an ahn-bench run directory; --overwrite will not clear it")
+    if not (path.is_dir() and any(path.iterdir())):
+        return "new"
+    if resume:
+        return "resume"
+    if not overwrite:
+        how = (
+            "--resume to continue it, --overwrite to replace it,"
+            if resumable
+            else "--overwrite to replace it"
+        )
+        raise UserError(f"{path}: already holds a run; pass {how} or choose another --out")
+    if not any((path / marker).exists() for marker in RUN_MARKERS):
+        raise UserError(f"{path}: not an ahn-bench run directory; --overwrite will not clear it")
+    return "overwrite"
+
+
+def claim_run_dir(
+    path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False, resumable: bool = True
+) -> bool:
+    """Make `path` ready for a run (see `check_run_dir`; call this one once everything is validated, since
+    `overwrite` clears the old run); returns True when it holds a run to resume."""
+    path = Path(path)
+    state = check_run_dir(path, resume=resume, overwrite=overwrite, resumable=resumable)
+    if state == "overwrite":
         shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here, before any work
-    return False
+    path.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here (OSError naming it)
+    return state == "resume"

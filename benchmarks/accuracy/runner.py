@@ -26,7 +26,7 @@ from statistics import fmean
 from typing import Any
 
 from ahn.errors import UserError
-from ahn.files import claim_run_dir
+from ahn.files import check_run_dir, claim_run_dir
 from ahn.methods import MethodSpec
 from ahn.models import DTYPES
 from benchmarks.accuracy.jsonl import iter_jsonl, write_jsonl
@@ -298,7 +298,7 @@ def run_eval(
     rank, world = shard
     bench = get_benchmark(cfg.benchmark)
     if world == 1:
-        existing = claim_run_dir(out, resume=resume, overwrite=overwrite)
+        existing = check_run_dir(out, resume=resume, overwrite=overwrite) == "resume"
     else:  # other shards' files are theirs; only this shard's and a merged file matter here
         if overwrite:
             raise UserError("--overwrite cannot be used by a sharded run (the shards share --out)")
@@ -306,7 +306,6 @@ def run_eval(
             raise UserError(
                 f"{out} already holds results; pass --resume to continue it or choose another --out"
             )
-        claim_run_dir(out, resume=True)
         existing = resume
     if existing and world == 1 and not (out / MANIFEST_FILE).exists():
         raise UserError(f"{out}: not an ahn-bench eval run (no {MANIFEST_FILE}); nothing to resume")
@@ -316,6 +315,7 @@ def run_eval(
         tokenizer = ahn.load_tokenizer(cfg.model)
     samples = build_samples(cfg, tokenizer)  # validates all data before any model is loaded
     mine = select_shard(samples, rank, world)
+    claim_run_dir(out, resume=resume or world > 1, overwrite=overwrite)  # all validated: now write
 
     manifest_exists = (out / MANIFEST_FILE).exists()
     if world > 1:

@@ -141,7 +141,10 @@ def resolve_model(name: str) -> ModelSource:
     except UserError as e:
         known = ", ".join([DEFAULT_MODEL, *paper_configs.QWEN25, *TINY_MODELS])
         raise UserError(f"{e}; known names: {known}") from None
-    config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    try:
+        config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError) as e:  # unreadable or malformed config.json
+        raise UserError(f"{directory}: cannot read its config ({e})") from None
     return ModelSource(name, "hf", ModelShape.from_config(config, name), config)
 
 
@@ -324,7 +327,7 @@ def run_efficiency(
     run_id = run_id or new_run_id(BENCHMARK)
     writer = None
     if out_dir is not None:
-        claim_run_dir(out_dir, overwrite=overwrite)
+        claim_run_dir(out_dir, overwrite=overwrite, resumable=False)
         writer = RowWriter(out_dir)
         write_manifest(out_dir, run_id, manifest_config(config, sources, device))
     rows = Rows(run_id, writer)
