@@ -17,9 +17,10 @@ from pathlib import Path
 from ahn.errors import UserError
 
 # Files whose presence makes a directory an ahn-bench run (results, distill runs, distill-eval tables):
-# only such a directory may be cleared by --overwrite (a mistyped --out ~ must never be emptied).
-RUN_MARKERS = ("manifest.json", "rows.jsonl", "config.json", "checkpoint.pt", "train_log.jsonl",
-               "ahn.safetensors", "eval_rows.jsonl")  # fmt: skip
+# only such a directory may be cleared by --overwrite (a mistyped --out ~ must never be emptied). Not
+# config.json: a Hugging Face model directory has one too.
+RUN_MARKERS = ("manifest.json", "rows.jsonl", "checkpoint.pt", "train_log.jsonl", "ahn.safetensors",
+               "eval_rows.jsonl")  # fmt: skip
 
 
 def _check_readable_file(path: Path) -> None:
