@@ -11,9 +11,10 @@ So when T <= S + W nothing is ever evicted and every method equals full attentio
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
-from ahn.errors import UserError
+from ahn.errors import Note, UserError
 
 DEFAULT_WINDOW = 512
 DEFAULT_SINKS = 32
@@ -60,6 +61,15 @@ class MethodSpec:
             raise UserError(f"window must be > 0, got {self.window}")
         if isinstance(self.sinks, bool) or not isinstance(self.sinks, int) or self.sinks < 0:
             raise UserError(f"sinks must be an integer >= 0, got {self.sinks!r}")
+        if self.sinks > self.window:  # valid, but rarely meant: the paper keeps 128 sinks + 32640 window
+            warnings.warn(
+                Note(
+                    f"sinks {self.sinks} > window {self.window}: every query sees the first {self.sinks} "
+                    f"tokens and only its last {self.window} exactly; the rest goes to memory (AHN) or is "
+                    "forgotten (swa)"
+                ),
+                stacklevel=1,  # once per process: the registry keys on this line and the message
+            )
 
     @classmethod
     def build(cls, name: str, window: int | None = None, sinks: int | None = None) -> MethodSpec:

@@ -29,7 +29,11 @@ def register(subparsers) -> None:
 
 
 def run_demo(args) -> dict:
+    if args.max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise UserError("--methods: no method given")
     specs = [ahn.MethodSpec.build(m, args.window, args.sinks) for m in methods]  # validate before loading
     model = ahn.load_base_model(args.model)
     tokenizer = ahn.load_tokenizer(args.model)

@@ -12,6 +12,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="override the suite's model (name or local HF directory)")
     p.add_argument("--out", default=None, help="run directory (default: reports/<suite>-<date>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument(
         "--deterministic", action="store_true",
         help="only what must reproduce exactly (analytic costs, greedy accuracy): what CI compares",
@@ -26,7 +27,9 @@ def run_main_job(args) -> dict:
     suite = load_suite(args.suite, args.model)
     out = Path(args.out or f"reports/{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
-    summary = run_suite(suite, out, resume=args.resume, deterministic=args.deterministic)
+    summary = run_suite(
+        suite, out, resume=args.resume, deterministic=args.deterministic, overwrite=args.overwrite
+    )
     if not args.no_report:
         from analysis.report import build_report
 

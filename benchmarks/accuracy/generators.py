@@ -407,12 +407,10 @@ def _haystack_units(spec: dict, haystack: str | Path | None) -> tuple[list[str],
     source = resolve_haystack(haystack, spec["language"])
     if source is None:
         return _sentences(spec["noise"]), "noise"
-    if source in NATURAL_CORPORA or source.endswith(".jsonl"):
-        from ahn.distill.data import read_documents  # {"text": ...} per line; says how to prepare a corpus
+    from ahn.distill.data import read_documents  # {"text": ...} per line; says how to prepare a corpus
 
-        documents = read_documents(source)
-    elif Path(source).is_file():
-        documents = [Path(source).read_text(encoding="utf-8", errors="replace")]
+    if source in NATURAL_CORPORA or source.endswith(".jsonl") or Path(source).exists():
+        documents = read_documents(source)  # invalid UTF-8, a directory: one line naming the path
     else:
         raise UserError(f"{source}: no such haystack file or corpus (corpora: {', '.join(NATURAL_CORPORA)})")
     paragraphs = [" ".join(p.split()) for doc in documents for p in doc.split("\n\n") if p.strip()]

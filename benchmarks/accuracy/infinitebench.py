@@ -485,9 +485,12 @@ def score_file(path, task: str | None = None, model_name: str | None = None, **_
     _check_task(task)
 
     def validate(obj: dict) -> dict:
-        pred = obj.get("prediction", obj.get("pred"))
+        key = "prediction" if "prediction" in obj else "pred"
+        if key not in obj:
+            raise RecordError("missing field 'prediction' (or 'pred')")
+        pred = obj[key]
         if not isinstance(pred, str):
-            raise RecordError("missing string field 'prediction' (or 'pred')")
+            raise RecordError(f"field {key!r} must be a string, got {type(pred).__name__}")
         if "ground_truth" not in obj and "label" not in obj:
             raise RecordError("missing field 'ground_truth' (or 'label')")
         label = canonical_label(task, obj.get("ground_truth", obj.get("label")))

@@ -287,7 +287,11 @@ def score_file(path, subset: str | None = None, **_) -> dict:
     """Score one prediction dump as evaluation.py does: mean over samples, x100, rounded to 2 decimals."""
     name, level = split_file_name(path)
     subset = subset or name
-    subset_spec(subset)
+    if subset not in SUBSETS:
+        raise UserError(
+            f"{path}: unknown LV-Eval subset {subset!r} (from {'--task' if subset != name else 'the file name'}); "
+            f"known: {', '.join(SUBSETS)}"
+        )
     records = read_records(path, _validate_prediction)
     scores = [score_one(subset, r["pred"], r["answers"], r.get("gold_ans")) for _, r in records]
     return {

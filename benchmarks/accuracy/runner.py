@@ -26,14 +26,18 @@ from statistics import fmean
 from typing import Any
 
 from ahn.errors import UserError
+from ahn.files import check_run_dir, claim_run_dir
+from ahn.methods import MethodSpec
+from ahn.models import DTYPES
 from benchmarks.accuracy.jsonl import iter_jsonl, write_jsonl
-from benchmarks.accuracy.samples import Sample, get_benchmark, natural_key
+from benchmarks.accuracy.samples import BENCHMARKS, Sample, get_benchmark, natural_key
 from benchmarks.accuracy.truncation import encode_prompt
 from benchmarks.results import (
     MANIFEST_FILE,
     ROWS_FILE,
     ResultRow,
     RowWriter,
+    drop_torn_row,
     new_run_id,
     read_manifest,
     read_rows,
@@ -98,8 +102,17 @@ class EvalConfig:
             raise UserError("no methods given")
         if len(set(self.methods)) != len(self.methods):
             raise UserError("a method is listed twice")
+        for method in self.methods:  # every method's spec before the first one runs
+            MethodSpec.build(method, self.window, self.sinks)
         if generated and not self.lengths:
             raise UserError("--data generated needs --lengths (prompt lengths in tokens)")
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in self.lengths):
+            raise UserError(f"lengths must be integers >= 1, got {self.lengths}")
+        if any(not 0 <= d <= 1 for d in self.depths):
+            raise UserError(f"depths must lie in [0, 1], got {self.depths}")
+        if self.dtype not in DTYPES:
+            raise UserError(f"unknown dtype {self.dtype!r}; known: {', '.join(DTYPES)}")
+        resolve_device(self.device)
         if not generated and not Path(self.data).is_dir():
             raise UserError(f"{self.data}: not a directory (or use --data generated)")
         if self.template not in ("gpt4", "completion"):
@@ -164,6 +177,16 @@ def _is_aggregate(row: ResultRow) -> bool:
     return "aggregate" in (row.extra or {})
 
 
+def _drop_torn_lines(out: Path, rank: int = 0, world: int = 1) -> None:
+    """A killed run may leave a torn last line in each file it appended to; a shard repairs only its own."""
+    if world == 1:
+        files = [*_row_files(out), *sorted((out / PREDICTIONS_DIR).glob("*/*.jsonl"))]
+    else:
+        files = [_rows_file(out, rank, world), *sorted((out / PREDICTIONS_DIR).glob(f"*/*.rank{rank}.jsonl"))]
+    for path in files:
+        drop_torn_row(path)
+
+
 def _done_keys(paths: list[Path]) -> set[tuple[str, str, str]]:
     done = set()
     for path in paths:
@@ -213,7 +236,8 @@ def default_model_loader(cfg: EvalConfig) -> Callable[[str], Any]:
     return load
 
 
-def _device(name: str):
+def resolve_device(name: str):
+    """auto | cpu | cuda | cuda:N -> torch.device; a device this machine lacks is a UserError."""
     import torch
 
     if name == "auto":
@@ -221,7 +245,18 @@ def _device(name: str):
             return torch.device("cpu")
         # Under accelerate launch / torchrun each process takes the GPU of its local rank.
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def generate_text(
@@ -253,24 +288,34 @@ def run_eval(
     load_model: Callable[[str], Any] | None = None,
     progress: bool = True,
     on_sample: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate cfg.methods on the same samples. `on_sample(count)` runs after each finished sample (the
-    tests interrupt a run through it). Returns the summary (finalize's, or the shard's counts)."""
+    tests interrupt a run through it). Returns the summary (finalize's, or the shard's counts).
+    An existing run in cfg.out is continued only with `resume` (same sample config), replaced only with
+    `overwrite`."""
     out = Path(cfg.out)
     rank, world = shard
     bench = get_benchmark(cfg.benchmark)
     if world == 1:
-        rows_exist = bool(_row_files(out))
+        existing = check_run_dir(out, resume=resume, overwrite=overwrite) == "resume"
     else:  # other shards' files are theirs; only this shard's and a merged file matter here
-        rows_exist = (out / ROWS_FILE).exists() or _rows_file(out, rank, world).exists()
-    if rows_exist and not resume:
-        raise UserError(f"{out} already holds results; pass --resume to continue it or choose another --out")
+        if overwrite:
+            raise UserError("--overwrite cannot be used by a sharded run (the shards share --out)")
+        if ((out / ROWS_FILE).exists() or _rows_file(out, rank, world).exists()) and not resume:
+            raise UserError(
+                f"{out} already holds results; pass --resume to continue it or choose another --out"
+            )
+        existing = resume
+    if existing and world == 1 and not (out / MANIFEST_FILE).exists():
+        raise UserError(f"{out}: not an ahn-bench eval run (no {MANIFEST_FILE}); nothing to resume")
     if tokenizer is None:
         import ahn
 
         tokenizer = ahn.load_tokenizer(cfg.model)
     samples = build_samples(cfg, tokenizer)  # validates all data before any model is loaded
     mine = select_shard(samples, rank, world)
+    claim_run_dir(out, resume=resume or world > 1, overwrite=overwrite)  # all validated: now write
 
     manifest_exists = (out / MANIFEST_FILE).exists()
     if world > 1:
@@ -280,24 +325,24 @@ def run_eval(
             if manifest_exists:
                 _check_resumable(out, cfg)
             write_manifest(out, run_id, cfg.to_json())
-    elif resume and manifest_exists:
+    elif existing:
         run_id = _check_resumable(out, cfg)
         write_manifest(out, run_id, cfg.to_json())  # appends this resume to the manifest
     else:
-        if manifest_exists:  # a previous attempt that died before its first row: nothing to keep
-            (out / MANIFEST_FILE).unlink()
         run_id = _run_id(cfg, world)
         write_manifest(out, run_id, cfg.to_json())
     if not resume:
         done = set()
-    elif world == 1:
-        done = _done_keys(_row_files(out))
     else:
-        done = _done_keys([p for p in (out / ROWS_FILE, _rows_file(out, rank, world)) if p.exists()])
+        _drop_torn_lines(out, rank, world)
+        if world == 1:
+            done = _done_keys(_row_files(out))
+        else:
+            done = _done_keys([p for p in (out / ROWS_FILE, _rows_file(out, rank, world)) if p.exists()])
     writer = RowWriter(out)
     writer.path = _rows_file(out, rank, world)  # RowWriter's line format; a shard appends to its own file
     load_model = load_model or default_model_loader(cfg)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
 
     counts = {"generated": 0, "skipped": 0}
     for method in cfg.methods:
@@ -391,8 +436,11 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
     and the prediction dumps. Idempotent; this is also `ahn-bench eval --merge DIR`."""
     out = Path(out)
     manifest = read_manifest(out)
-    config = manifest["config"]
+    config = manifest.get("config")
+    if not isinstance(config, dict) or config.get("benchmark") not in BENCHMARKS:
+        raise UserError(f"{out / MANIFEST_FILE}: not the manifest of an `ahn-bench eval` run")
     bench = get_benchmark(config["benchmark"])
+    _drop_torn_lines(out, 0, 1)
     method_order = {m: i for i, m in enumerate(config.get("methods", []))}
     task_order = {t: i for i, t in enumerate(bench.TASKS)}
 

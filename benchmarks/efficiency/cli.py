@@ -50,6 +50,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda[:N]")
     p.add_argument("--out", help="run directory for rows.jsonl + manifest.json (default runs/<run id>)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument(
         "--prefill-chunk",
         type=int,
@@ -84,7 +85,9 @@ def handle(args) -> dict:
     )  # fmt: skip
     run_id = new_run_id("efficiency")
     out = Path(args.out) if args.out else Path("runs") / run_id
-    rows = harness.run_efficiency(config, out_dir=out, run_id=run_id, progress=not args.json)
+    rows = harness.run_efficiency(
+        config, out_dir=out, run_id=run_id, progress=not args.json, overwrite=args.overwrite
+    )
     print(f"FLOPs: matmuls only, multiply-add = 2; KV {args.dtype}, AHN write scalars and states fp32; "
           f"W={config.window}, S={config.sinks}\n")  # fmt: skip
     print(table.analytic_table(rows))

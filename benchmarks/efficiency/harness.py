@@ -23,6 +23,7 @@ from torch import nn
 
 from ahn.attach import attach_method, new_cache
 from ahn.errors import UserError
+from ahn.files import claim_run_dir
 from ahn.generate import DEFAULT_PREFILL_CHUNK  # the streaming path measured here uses the same chunk
 from ahn.methods import DEFAULT_SINKS, DEFAULT_WINDOW, MethodSpec
 from ahn.models import DEFAULT_MODEL, DTYPES
@@ -140,7 +141,10 @@ def resolve_model(name: str) -> ModelSource:
     except UserError as e:
         known = ", ".join([DEFAULT_MODEL, *paper_configs.QWEN25, *TINY_MODELS])
         raise UserError(f"{e}; known names: {known}") from None
-    config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    try:
+        config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError) as e:  # unreadable or malformed config.json
+        raise UserError(f"{directory}: cannot read its config ({e})") from None
     return ModelSource(name, "hf", ModelShape.from_config(config, name), config)
 
 
@@ -304,8 +308,10 @@ def run_efficiency(
     out_dir: str | Path | None = None,
     run_id: str | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> list[ResultRow]:
-    """Run `config`; with `out_dir`, rows are appended to out_dir/rows.jsonl as they are made."""
+    """Run `config`; with `out_dir`, rows are appended to out_dir/rows.jsonl as they are made. An existing
+    run in `out_dir` is refused unless `overwrite` (timings must come from one run: no resume)."""
     from tqdm import tqdm
 
     sources = [resolve_model(name) for name in config.models]  # every input is checked before any work
@@ -321,6 +327,7 @@ def run_efficiency(
     run_id = run_id or new_run_id(BENCHMARK)
     writer = None
     if out_dir is not None:
+        claim_run_dir(out_dir, overwrite=overwrite, resumable=False)
         writer = RowWriter(out_dir)
         write_manifest(out_dir, run_id, manifest_config(config, sources, device))
     rows = Rows(run_id, writer)
