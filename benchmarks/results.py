@@ -22,7 +22,7 @@ from ahn.errors import UserError
 
 ROWS_FILE = "rows.jsonl"
 MANIFEST_FILE = "manifest.json"
-SOURCES = ("analytic", "measured")
+SOURCES = ("analytic", "measured", "paper")  # paper: the AHN paper's own accounting (efficiency)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def _run_stage(name: str, plan, suite: Suite, stage_dir: Path, run_id: str, resu
             config = EfficiencyConfig(
                 models=tuple(plan.paper_models), methods=tuple(suite.methods),
                 lengths=tuple(plan.paper_lengths), window=plan.paper_window, sinks=plan.paper_sinks,
-                dtype="bfloat16", analytic_only=True,
+                dtype="bfloat16", analytic_only=True, convention="paper",
             )  # fmt: skip
         else:
             config = EfficiencyConfig(
