@@ -40,9 +40,9 @@ NORM_EPS = 1e-5
 class AHNMemory(nn.Module):
     """Shared parts: output gate, gated RMSNorm, per-head output projection (GroupLinear, zero-init).
 
-    The norm is per head (`norm_groups = H`, weight [D]: fla FusedRMSNormSwishGate(head_dim) in the
-    official GDN/DN) or over a token's whole H*D vector (`norm_groups = 1`, weight [H*D]: RMSNormGated(H*D)
-    with no group size in the official Mamba2)."""
+    The norm is per head (weight [D]: the official src/ahn/rnn/gated_deltanet.py and delta_net.py build
+    fla's FusedRMSNormSwishGate(head_dim)) or over a token's whole H*D vector (weight [H*D]: the official
+    src/ahn/rnn/mamba2.py builds RMSNormGated(H*D, norm_before_gate=False) with no group size)."""
 
     n_write: int  # write scalars per head cached for each window token until it is evicted
     norm_before_gate: bool = True
@@ -91,7 +91,8 @@ class AHNMemory(nn.Module):
 
 
 def _l2norm(t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    # 1e-6: fla's use_qk_l2norm_in_kernel (GDN, DN); the official Mamba2 calls F.normalize (eps 1e-12)
+    # 1e-6: fla's l2norm under use_qk_l2norm_in_kernel=True, which the official src/ahn/rnn/
+    # gated_deltanet.py and delta_net.py pass; the official src/ahn/rnn/mamba2.py calls F.normalize (1e-12)
     return F.normalize(t.float(), p=2, dim=-1, eps=eps)
 
 
@@ -104,7 +105,8 @@ class GatedDeltaNetMemory(AHNMemory):
         super().__init__(hidden_size, num_heads, head_dim, eps)
         self.b_proj = nn.Linear(hidden_size, num_heads, bias=False)
         self.a_proj = nn.Linear(hidden_size, num_heads, bias=False)
-        # Gated DeltaNet init (official gated_deltanet.py): A ~ U(0, 16), dt_bias from log-uniform dt.
+        # Gated DeltaNet init (official src/ahn/rnn/gated_deltanet.py, GatedDeltaNet.__init__): A ~ U(0, 16),
+        # dt_bias from log-uniform dt.
         self.A_log = nn.Parameter(torch.log(torch.empty(num_heads).uniform_(1e-4, 16)))
         self.dt_bias = nn.Parameter(_dt_bias_init(num_heads))
 

@@ -32,6 +32,7 @@ class LoadedModel:
     tokenizer: object | None
     spec: MethodSpec
     ahn_weights: str  # "none" (no memory), "untrained" (zero W_o, equals swa) or the weights file loaded
+    weights_note: str = ""  # which weights ran, for reports: "official <name>", "ahn-bench, N training steps"
 
 
 def cache_dir() -> Path:
@@ -115,22 +116,30 @@ def load_model(
     with_tokenizer: bool = True,
 ) -> LoadedModel:
     """Base model + method. `weights`: "shipped" loads the repo's trained AHN weights for this model and
-    method when they exist; a path loads that file; None keeps the untrained (zero W_o) AHN."""
-    from ahn.weights import find_shipped_weights, load_ahn_weights
+    method when they exist; a path loads that file, ours or an official AHN-only checkpoint (file or its
+    directory; its config's window and sinks are used unless `window` / `sinks` are given); None keeps the
+    untrained (zero W_o) AHN."""
+    from ahn import official
+    from ahn.weights import describe_weights, find_shipped_weights, load_weights
 
+    path = find_shipped_weights(name_or_path, method) if weights == "shipped" else weights
+    if path is not None and method != "full" and official.is_official(path):
+        setting = official.checkpoint_setting(path)
+        window = setting.get("window") if window is None else window
+        sinks = setting.get("sinks") if sinks is None else sinks
     spec = MethodSpec.build(method, window, sinks)
     model = load_base_model(name_or_path, dtype)
     attach_method(model, spec)
-    status = "none"
+    status, info = "none", None
     if spec.memory is not None:
-        path = find_shipped_weights(name_or_path, method) if weights == "shipped" else weights
         if path is not None:
-            load_ahn_weights(model, path)
+            info = load_weights(model, path)
             status = str(path)
         else:
             status = "untrained"
     tokenizer = load_tokenizer(name_or_path) if with_tokenizer else None
-    return LoadedModel(name_or_path, model, tokenizer, spec, status)
+    note = describe_weights(info) if spec.memory is not None else "none"
+    return LoadedModel(name_or_path, model, tokenizer, spec, status, note)
 
 
 # --- tiny random models for tests ------------------------------------------------------------------
@@ -174,4 +183,5 @@ def tiny_model(
     model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", dtype=dtype).eval()
     spec = MethodSpec.build(method, window, sinks)
     attach_method(model, spec, seed=seed)
-    return LoadedModel(f"tiny-{arch}", model, tokenizer, spec, "untrained" if spec.memory else "none")
+    status = "untrained" if spec.memory else "none"
+    return LoadedModel(f"tiny-{arch}", model, tokenizer, spec, status, status)

@@ -32,6 +32,7 @@ SUBCOMMAND_MODULES = [
     "analysis.cli",
     "benchmarks.accuracy.cli",
     "benchmarks.efficiency.cli",
+    "ahn.weights.cli",
 ]
 
 

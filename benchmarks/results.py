@@ -23,7 +23,7 @@ from ahn.files import drop_torn_tail, iter_lines, read_text
 
 ROWS_FILE = "rows.jsonl"
 MANIFEST_FILE = "manifest.json"
-SOURCES = ("analytic", "measured")
+SOURCES = ("analytic", "measured", "paper")  # paper: the AHN paper's own accounting (efficiency)
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def _stage_config(name: str, plan, suite: Suite, stage_dir: Path):
             return EfficiencyConfig(
                 models=tuple(plan.paper_models), methods=tuple(suite.methods),
                 lengths=tuple(plan.paper_lengths), window=plan.paper_window, sinks=plan.paper_sinks,
-                dtype="bfloat16", analytic_only=True,
+                dtype="bfloat16", analytic_only=True, convention="paper",
             )  # fmt: skip
         return EfficiencyConfig(
             models=(suite.model,), methods=tuple(suite.methods), lengths=tuple(plan.lengths),

@@ -70,6 +70,24 @@ def test_paper_model_analytic_only_offline(capsys, tmp_path):
     assert "qwen2.5-3b" in out
 
 
+def test_paper_convention_adds_marked_rows_beside_the_physical_ones(capsys, tmp_path):
+    code, payload, out, _ = _run(
+        capsys, "--model", "qwen2.5-3b", "--methods", "full,ahn-gdn", "--lengths", "128000",
+        "--window", "32640", "--sinks", "128", "--dtype", "float32", "--analytic-only",
+        "--convention", "paper", "--out", str(tmp_path / "paper"),
+    )  # fmt: skip
+    assert code == 0
+    paper = {(r["method"], r["metric"]): r for r in payload["rows"] if r["source"] == "paper"}
+    physical = {(r["method"], r["metric"]): r for r in payload["rows"] if r["source"] == "analytic"}
+    assert set(paper) == set(physical) and all(r["extra"]["convention"] == "paper" for r in paper.values())
+    # paper formula: 2 L Hkv D per layer (full), 2 (S + W) Hkv D + Hq D^2 (AHN), 4-byte elements
+    assert paper[("full", "cache_bytes")]["value"] == 36 * 2 * 128000 * 2 * 128 * 4
+    assert paper[("ahn-gdn", "cache_bytes")]["value"] == 36 * (2 * 32768 * 2 * 128 + 16 * 128 * 128) * 4
+    cut = 1 - paper[("ahn-gdn", "prefill_flops")]["value"] / paper[("full", "prefill_flops")]["value"]
+    assert abs(100 * cut - 40.5) < 0.15  # the paper's claim, from its own convention
+    assert "prefill FLOPs (paper convention)" in out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

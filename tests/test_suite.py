@@ -61,7 +61,7 @@ def test_deterministic_run_merges_stages_and_resumes(tmp_path):
     assert len(rows) == summary["rows"] > 0
     assert {r.run_id for r in rows} == {summary["run_id"]}
     assert {r.model for r in rows} == {"tiny-llama", "qwen2.5-3b"}
-    assert {r.source for r in rows} == {"analytic"}
+    assert {r.source for r in rows} == {"analytic", "paper"}  # the paper stage adds its convention's rows
 
     with pytest.raises(UserError, match="already holds a run"):
         run_suite(load_suite(str(path)), out, deterministic=True)

@@ -113,3 +113,28 @@ def load_ahn_weights(model: nn.Module, path: str | os.PathLike) -> dict[str, str
                 )
             param.copy_(tensors[name])
     return metadata
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> dict:
+    """Load AHN weights of either format: ours (`save_ahn_weights`) or the paper's released AHN-only
+    checkpoints (a directory with config.json + model.safetensors, or the file; `ahn.official`).
+    Returns {"format", "name", "file", "steps" (ours)} for reports."""
+    from ahn import official
+
+    if official.is_official(path):
+        return official.load_official_weights(model, path)
+    path = official.checkpoint_files(path)[0]  # a directory holding our weights file: that file
+    metadata = load_ahn_weights(model, path)
+    steps = metadata.get("steps")
+    return {"format": "ahn-bench", "name": Path(path).name, "file": str(path),
+            "steps": int(steps) if steps and steps.isdigit() else None}  # fmt: skip
+
+
+def describe_weights(info: dict | None) -> str:
+    """One line for reports: 'official AHN-GDN-for-Qwen-2.5-Instruct-3B', 'ahn-bench, 30 steps (FILE)'."""
+    if info is None:
+        return "untrained (zero W_o: equals swa)"
+    if info["format"] == "official":
+        return f"official {info['name']}"
+    steps = f"{info['steps']} training steps" if info.get("steps") is not None else "training steps unknown"
+    return f"ahn-bench, {steps} ({info['file']})"

@@ -400,6 +400,7 @@ def _evaluate_one(
         "max_new_tokens": budget,
         "seconds": round(seconds, 4),
         "ahn_weights": getattr(loaded, "ahn_weights", None),
+        "ahn_weights_note": getattr(loaded, "weights_note", None),  # official <name> / ahn-bench, N steps
     }
     if sample.depth is not None:
         extra["depth"] = sample.depth

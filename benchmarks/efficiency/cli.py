@@ -3,7 +3,8 @@
   ahn-bench efficiency --model smollm2-135m --methods full,swa,ahn-gdn --lengths 1024,2048,4096,8192 \\
       --window 512 --sinks 32 --dtype bfloat16 --out runs/eff-cpu
   ahn-bench efficiency --model qwen2.5-3b,qwen2.5-7b,qwen2.5-14b --methods full,swa,ahn-gdn \\
-      --lengths 131072 --window 32640 --sinks 128 --dtype bfloat16 --analytic-only   # paper Table 9 setting
+      --lengths 128000 --window 32640 --sinks 128 --dtype float32 --analytic-only \\
+      --convention paper   # paper Table 9 setting (L = 128,000 tokens, 4-byte elements)
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def register(subparsers) -> None:
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--convention", default="physical",
+        help=f"{' | '.join(harness.CONVENTIONS)}; paper: add rows (source 'paper') in the AHN paper's own accounting (its Table 9)",
+    )
     p.set_defaults(handler=handle)  # fmt: skip
 
 
@@ -82,6 +87,7 @@ def handle(args) -> dict:
         device=args.device, prefill_chunk=args.prefill_chunk, decode_tokens=args.decode_tokens,
         decode_warmup=args.decode_warmup, counters=_names(args.counters),
         count_max_length=args.count_max_length, threads=args.threads, seed=args.seed,
+        convention=args.convention,
     )  # fmt: skip
     run_id = new_run_id("efficiency")
     out = Path(args.out) if args.out else Path("runs") / run_id
@@ -91,6 +97,9 @@ def handle(args) -> dict:
     print(f"FLOPs: matmuls only, multiply-add = 2; KV {args.dtype}, AHN write scalars and states fp32; "
           f"W={config.window}, S={config.sinks}\n")  # fmt: skip
     print(table.analytic_table(rows))
+    if config.convention == "paper":
+        print()
+        print(table.paper_table(rows))
     if not config.analytic_only:
         print()
         print(table.measured_table(rows))

@@ -117,3 +117,37 @@ def decode_flops(shape: ModelShape, spec: MethodSpec, context: int) -> FlopBreak
 def chunks(length: int, chunk: int) -> int:
     """Forward calls (hence logits positions, with logits_to_keep=1) of ahn.prefill over `length` tokens."""
     return -(-length // chunk)
+
+
+# --- the paper's convention (`ahn-bench efficiency --convention paper`) ---------------------------------
+# Paper Table 9's FLOPs are recoverable as: every weight matrix a matmul at every position -- the embedding
+# and the LM head included (a tied matrix counts once as each), the AHN's own projections and W_o too --
+# plus causal attention over exact (query, key) pairs, plus the memory's recurrence where tokens are evicted.
+# Counted this way 3B AHN-GDN at L = 128,000 (128 + 32640) is 40.5% below full attention, the paper's claim.
+def paper_forward_flops(shape: ModelShape, spec: MethodSpec, t0: int, t1: int) -> FlopBreakdown:
+    """Positions t0..t1-1 (earlier ones cached), every weight matrix applied at every one of them."""
+    n = t1 - t0
+    d, Hq, Hkv, D = shape.hidden, shape.q_heads, shape.kv_heads, shape.head_dim
+    per_layer = dict(
+        projections=FLOPS_PER_MAC * n * d * (2 * Hq * D + 2 * Hkv * D),
+        mlp=FLOPS_PER_MAC * n * 3 * d * shape.intermediate,
+        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1),
+    )
+    if spec.memory is not None:
+        evicting = _count_from(spec.sinks + spec.window, t0, t1)
+        n_write = MEMORIES[spec.memory].n_write
+        per_layer.update(
+            ahn_write=FLOPS_PER_MAC * n * n_write * d * Hq,  # write-scalar projections, every position
+            ahn_update=FLOPS_PER_MAC * evicting * UPDATE_MATMULS[spec.memory] * Hq * D * D,
+            ahn_read=FLOPS_PER_MAC * (n * (d * Hq + Hq * D * D) + evicting * Hq * D * D),  # g_proj, W_o; q S
+        )
+    totals = {k: v * shape.layers for k, v in per_layer.items()}
+    return FlopBreakdown(**totals, lm_head=FLOPS_PER_MAC * n * 2 * d * shape.vocab)  # embedding + LM head
+
+
+def paper_prefill_flops(shape: ModelShape, spec: MethodSpec, length: int) -> FlopBreakdown:
+    return paper_forward_flops(shape, spec, 0, length)
+
+
+def paper_decode_flops(shape: ModelShape, spec: MethodSpec, context: int) -> FlopBreakdown:
+    return paper_forward_flops(shape, spec, context, context + 1)

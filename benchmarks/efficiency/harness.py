@@ -32,6 +32,7 @@ from benchmarks.efficiency.shapes import ModelShape
 from benchmarks.results import METRICS, ResultRow, RowWriter, new_run_id, write_manifest
 
 BENCHMARK = "efficiency"
+CONVENTIONS = ("physical", "paper")
 TINY_MODELS = {"tiny-llama": "llama", "tiny-qwen2": "qwen2", "tiny-qwen3": "qwen3"}  # random, for tests
 
 
@@ -53,6 +54,9 @@ class EfficiencyConfig:
     count_max_length: int = 4096  # count FLOPs (a second prefill per counter) only up to this length
     threads: int | None = None  # torch CPU threads (None: torch's default)
     seed: int = 0
+    # "physical": as ahn.cache holds it and ahn computes it; "paper": also rows (source "paper") following
+    # the paper's own accounting (flops.paper_forward_flops, memory.paper_cache_bytes), for its Table 9.
+    convention: str = "physical"
 
     def __post_init__(self):
         self.models, self.methods = tuple(self.models), tuple(self.methods)
@@ -81,6 +85,8 @@ class EfficiencyConfig:
             raise UserError(f"unknown FLOP counter(s) {unknown}; known: {', '.join(flop_counting.COUNTERS)}")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"threads must be >= 1, got {self.threads}")
+        if self.convention not in CONVENTIONS:
+            raise UserError(f"unknown convention {self.convention!r}; known: {', '.join(CONVENTIONS)}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise UserError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
 
@@ -193,6 +199,21 @@ def analytic_rows(rows: Rows, config: EfficiencyConfig, shape: ModelShape) -> No
             rows.add(shape.name, spec, "prefill", length, "cache_bytes", cb.total, "analytic", **cb.as_dict(),
                      kv_bytes_per_element=kv_bytes, dtype=config.dtype,
                      paper_formula_bytes=memory.paper_cache_bytes(shape, spec, length, kv_bytes))  # fmt: skip
+            if config.convention == "paper":
+                paper_rows(rows, shape, spec, length, kv_bytes)
+
+
+def paper_rows(rows: Rows, shape: ModelShape, spec: MethodSpec, length: int, kv_bytes: int) -> None:
+    """The paper's accounting (Table 9): FLOPs with every weight matrix at every position, cache by its
+    formula with every element at `kv_bytes` (W read as sinks + window)."""
+    pf = flops.paper_prefill_flops(shape, spec, length)
+    rows.add(shape.name, spec, "prefill", length, "prefill_flops", pf.total, "paper", convention="paper",
+             **pf.as_dict())  # fmt: skip
+    df = flops.paper_decode_flops(shape, spec, length)
+    rows.add(shape.name, spec, "decode", length, "decode_flops_per_token", df.total, "paper",
+             convention="paper", **df.as_dict())  # fmt: skip
+    rows.add(shape.name, spec, "prefill", length, "cache_bytes", memory.paper_cache_bytes(shape, spec, length,
+             kv_bytes), "paper", convention="paper", bytes_per_element=kv_bytes)  # fmt: skip
 
 
 def measure(

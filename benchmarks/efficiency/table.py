@@ -109,3 +109,26 @@ def measured_table(rows: list[ResultRow]) -> str:
         "decode vs full",
     ]  # fmt: skip
     return _markdown(header, body)
+
+
+def paper_table(rows: list[ResultRow]) -> str:
+    """The rows in the paper's own accounting (source "paper"), each with its reduction against full
+    attention at the same length: what paper Table 9 tabulates."""
+    cells = _index(rows)
+    body = []
+    for (model, length, method), cell in cells.items():
+        if not any(source == "paper" for _, source in cell):
+            continue
+        full = cells.get((model, length, "full"), {})
+        pf, df, cb = (_value(cell, m, "paper") for m in ("prefill_flops", "decode_flops_per_token", "cache_bytes"))
+        body.append([
+            model, str(length), method,
+            f"{pf / 1e12:.1f} T", _pct(pf, _value(full, "prefill_flops", "paper")),
+            fmt_flops(df), _pct(df, _value(full, "decode_flops_per_token", "paper")),
+            f"{cb / 1e9:.2f} GB", _pct(cb, _value(full, "cache_bytes", "paper")),
+        ])  # fmt: skip
+    header = [
+        "model", "L", "method", "prefill FLOPs (paper convention)", "less than full", "decode FLOPs/token",
+        "less than full", "cache (paper formula, 1e9 B)", "less than full",
+    ]  # fmt: skip
+    return _markdown(header, body)
