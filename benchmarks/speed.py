@@ -1,4 +1,4 @@
-"""Side-by-side wall time of prefill and decode: native transformers vs `full`, `swa` and each AHN, one process.
+"""Side-by-side wall time of prefill and decode: native transformers vs `full`, `swa`, each AHN; one process.
 
     python -m benchmarks.speed                                   # L=2048, fp32 and bf16 (~5 min on 2 cores)
     python -m benchmarks.speed --lengths 8192 --wide-window 4096 # the issue's 8k table (~30 min on 2 cores)
@@ -58,7 +58,7 @@ def _timed(fn, device):
 
 
 def run_cell(model, spec: MethodSpec | None, ids, chunk: int, steps: int, warmup: int) -> dict:
-    """One prefill of `ids` into a fresh cache, then `warmup` + `steps` greedy decode steps (timed one by one).
+    """One prefill of `ids` into a fresh cache, then `warmup` + `steps` greedy decode steps, each timed.
     spec None: the native model."""
     device = ids.device
     handle = None if spec is None else attach_method(model, spec)
@@ -72,7 +72,7 @@ def run_cell(model, spec: MethodSpec | None, ids, chunk: int, steps: int, warmup
         prefill_s, logits = _timed(lambda: do_prefill(model, ids, cache, chunk), device)
         token, decode_s = logits.argmax(-1), []
         for step in range(warmup + steps):
-            elapsed, logits = _timed(lambda: do_decode(model, token, cache), device)
+            elapsed, logits = _timed(lambda token=token: do_decode(model, token, cache), device)
             token = logits.argmax(-1)
             if step >= warmup:
                 decode_s.append(elapsed)
@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
             }
         del model
     load_after = os.getloadavg()
-    print(f"\nload average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.threads} threads")
+    load = f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+    print(f"\n{load}; {args.threads} threads")
     for key, result in results.items():
         print(key + ": " + ", ".join(f"{k} {v:.3f}" for k, v in result["ratios"].items()))
     summary = {
