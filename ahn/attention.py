@@ -24,11 +24,18 @@ def _sdpa(q, k, v, mask, scale, is_causal=False):
     return out.transpose(1, 2)
 
 
+def attend_to_all(q, k, v, scale: float) -> torch.Tensor:
+    """Queries that may see every key (one decoded token over what its cache holds): no mask."""
+    return _sdpa(q, k, v, None, scale)
+
+
 def full_attention(q, k, v, q_pos0: int, scale: float) -> torch.Tensor:
     """Causal attention of queries at positions q_pos0.. over keys at positions 0..N-1."""
     C, N = q.shape[1], k.shape[1]
     if q_pos0 == 0 and C == N:
         return _sdpa(q, k, v, None, scale, is_causal=True)
+    if q_pos0 + C == N and C == 1:  # one new token sees every key
+        return attend_to_all(q, k, v, scale)
     q_pos = torch.arange(q_pos0, q_pos0 + C, device=q.device)
     mask = torch.arange(N, device=q.device)[None, :] <= q_pos[:, None]  # (C, N)
     return _sdpa(q, k, v, mask, scale)

@@ -5,9 +5,12 @@ forwards run it on a throwaway layer, so training and streaming share one code p
   1. compute the new tokens' write scalars (kept until each token is evicted),
   2. attend: full causal, or sinks + window (ahn.attention),
   3. write every token evicted during the chunk into the AHN state, reading with the query that evicted it,
-  4. drop what no later query needs.
+  4. keep what later queries need, written in place into preallocated buffers.
 Between calls a windowed layer holds the sinks' KV, the last W tokens' KV and write scalars (the next
-query attends to W-1 of them and evicts the oldest), and the state [B, H, D, D].
+query attends to W-1 of them and evicts the oldest), and the state [B, H, D, D]. The W tokens live in a
+ring: decoding one token writes one slot per layer and attends to the buffer in place, so nothing of
+size W is copied per token (the old concatenate-and-slice cost ~2.4 GB per token at the paper's
+W = 32640 on Qwen2.5-3B). `full` keeps every token in a buffer that grows by GROWTH_TOKENS at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
 
-from ahn.attention import full_attention, sink_window_attention
+from ahn.attention import attend_to_all, full_attention, sink_window_attention
 from ahn.methods import MethodSpec
 
 
@@ -23,11 +26,7 @@ def _cat(held: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
     return new if held is None else torch.cat([held, new], dim=1)
 
 
-def _owned(t: torch.Tensor | None) -> torch.Tensor | None:
-    """`t` in storage of its own: a slice would keep the whole chunk it came from alive."""
-    if t is None or t.untyped_storage().nbytes() == t.numel() * t.element_size():
-        return t
-    return t.clone()
+GROWTH_TOKENS = 256  # a buffer grows by whole blocks: one copy per 256 tokens, not one per token
 
 
 def _repeat_heads(t: torch.Tensor, groups: int) -> torch.Tensor:
@@ -35,42 +34,121 @@ def _repeat_heads(t: torch.Tensor, groups: int) -> torch.Tensor:
     return t if groups == 1 else t.repeat_interleave(groups, dim=2)
 
 
+def _grown(buffer: torch.Tensor | None, like: torch.Tensor, used: int, needed: int, limit: int | None):
+    """`buffer` [B, capacity, ...] with room for `needed` tokens (at most `limit`), its first `used` kept."""
+    capacity = 0 if buffer is None else buffer.shape[1]
+    if needed <= capacity:
+        return buffer
+    capacity = -(-needed // GROWTH_TOKENS) * GROWTH_TOKENS
+    capacity = capacity if limit is None else min(capacity, limit)
+    grown = like.new_zeros(like.shape[0], capacity, *like.shape[2:])
+    if used:
+        grown[:, :used] = buffer[:, :used]
+    return grown
+
+
+def _ring_in_order(ring: torch.Tensor, offset: int, size: int, first: int, n: int) -> torch.Tensor:
+    """The n entries of the ring ring[:, offset : offset + size] starting at ring index `first`, oldest
+    first: a view unless they wrap past the ring's end (then one copy of n tokens)."""
+    start = offset + first % size
+    if first % size + n <= size:
+        return ring[:, start : start + n]
+    return torch.cat([ring[:, start : offset + size], ring[:, offset : offset + (first + n) % size]], dim=1)
+
+
 class MemoryCacheLayer(CacheLayerMixin):
     def __init__(self, spec: MethodSpec):
         super().__init__()
         self.spec = spec
         self.seen = 0  # tokens processed so far (the next token's position)
-        self.sink_k = self.sink_v = None  # [B, <=S, Hkv, D]
-        self.stream_k = self.stream_v = None  # [B, <=W (all, for full), Hkv, D], positions end at seen-1
-        self.stream_write = None  # [B, <=W, Hq, n_write] write scalars of the windowed tokens
+        # KV [B, capacity, Hkv, D], written in place. full: position p in slot p (capacity grows by blocks).
+        # Windowed: sinks p < S in slot p, then a ring of W slots: position p >= S in S + (p - S) % W, so the
+        # token a query evicts (p - W) sits in exactly the slot the query's own token takes.
+        self.keys = self.values = None
+        self.writes = None  # [B, <=W, Hq, n_write] ring of write scalars: position p >= S at (p - S) % W
         self.state = None  # [B, Hq, D, D] fp32
+
+    def _held_tokens(self) -> int:
+        spec = self.spec
+        return self.seen if not spec.windowed else min(self.seen, spec.sinks + spec.window)
+
+    def _held_stream(self, seen: int) -> int:
+        return min(self.spec.window, max(seen - self.spec.sinks, 0))
+
+    def _reserve(self, k, n_write_like, tokens_after: int) -> None:
+        spec, used = self.spec, self._held_tokens()
+        limit = spec.sinks + spec.window if spec.windowed else None
+        self.keys = _grown(self.keys, k, used, tokens_after, limit)
+        self.values = _grown(self.values, k, used, tokens_after, limit)
+        if n_write_like is not None:
+            stream_after = self._held_stream(self.seen + k.shape[1])
+            if stream_after:
+                self.writes = _grown(
+                    self.writes, n_write_like, self._held_stream(self.seen), stream_after, spec.window
+                )
 
     # --- the algorithm ---------------------------------------------------------------------------
     def process(self, q, k, v, x, memory, scale: float) -> torch.Tensor:
         """New tokens' q [B, C, Hq, D], post-RoPE k, v [B, C, Hkv, D], normed hidden x [B, C, hidden]
         -> attention + memory output [B, C, Hq, D] (before the layer's o_proj)."""
-        spec, P, C = self.spec, self.seen, q.shape[1]
-        if not spec.windowed:
-            self.stream_k, self.stream_v = _cat(self.stream_k, k), _cat(self.stream_v, v)
+        P, C = self.seen, q.shape[1]
+        if not self.spec.windowed:
+            self._reserve(k, None, P + C)
+            self.keys[:, P : P + C], self.values[:, P : P + C] = k, v
             self.seen = P + C
-            return full_attention(q, self.stream_k, self.stream_v, P, scale)
+            return full_attention(q, self.keys[:, : P + C], self.values[:, : P + C], P, scale)
+        if C == 1:
+            return self._decode_one(q, k, v, x, memory, scale)
+        return self._process_chunk(q, k, v, x, memory, scale)
 
+    def _decode_one(self, q, k, v, x, memory, scale: float) -> torch.Tensor:
+        """One token at position P: evict token P - W from its slot into the memory, write the new token in
+        that same slot, attend to every held slot in place (all are within the window)."""
+        S, W, P = self.spec.sinks, self.spec.window, self.seen
+        slot = P if P < S else S + (P - S) % W
+        write = None if memory is None or P < S else memory.write_scalars(x)  # (B, 1, Hq, n_write)
+        self._reserve(k, write, min(P + 1, S + W))
+        read = None
+        if memory is not None and P >= S + W:  # token P - W leaves: write it while its slot still holds it
+            groups = q.shape[2] // k.shape[2]
+            read, self.state = memory(
+                q,
+                _repeat_heads(self.keys[:, slot : slot + 1], groups),
+                _repeat_heads(self.values[:, slot : slot + 1], groups),
+                x_read=x,
+                write=self.writes[:, slot - S : slot - S + 1],
+                state=self.state,
+            )
+        self.keys[:, slot], self.values[:, slot] = k[:, 0], v[:, 0]
+        if write is not None:
+            self.writes[:, slot - S] = write[:, 0]
+        self.seen, held = P + 1, min(P + 1, S + W)
+        out = attend_to_all(q, self.keys[:, :held], self.values[:, :held], scale)
+        return out if read is None else out.add_(read.to(out.dtype))
+
+    def _process_chunk(self, q, k, v, x, memory, scale: float) -> torch.Tensor:
+        spec, P, C = self.spec, self.seen, q.shape[1]
         S, W = spec.sinks, spec.window
         n_sink_new = min(max(S - P, 0), C)  # how many of the new tokens are sinks
-        if n_sink_new:
-            self.sink_k = _owned(_cat(self.sink_k, k[:, :n_sink_new]))
-            self.sink_v = _owned(_cat(self.sink_v, v[:, :n_sink_new]))
-        stream_pos0 = P + n_sink_new - (0 if self.stream_k is None else self.stream_k.shape[1])
-        stream_k = _cat(self.stream_k, k[:, n_sink_new:])
-        stream_v = _cat(self.stream_v, v[:, n_sink_new:])
-        sink_k = self.sink_k if self.sink_k is not None else k[:, :0]
-        sink_v = self.sink_v if self.sink_v is not None else v[:, :0]
+        held_stream = self._held_stream(P)  # positions P - held_stream .. P - 1, in ring order
+        stream_pos0 = P + n_sink_new - held_stream
+        new_write = None if memory is None else memory.write_scalars(x[:, n_sink_new:])
+        held_k = held_v = held_write = None
+        if held_stream:  # oldest first; the ring is overwritten below, so this must be a copy by then
+            first = P - held_stream - S
+            held_k = _ring_in_order(self.keys, S, W, first, held_stream)
+            held_v = _ring_in_order(self.values, S, W, first, held_stream)
+            if memory is not None:
+                held_write = _ring_in_order(self.writes, 0, W, first, held_stream)
+        stream_k, stream_v = _cat(held_k, k[:, n_sink_new:]), _cat(held_v, v[:, n_sink_new:])
+        stream_write = None if memory is None else _cat(held_write, new_write)
 
+        held_sinks = min(P, S)
+        sink_k = _cat(None if not held_sinks else self.keys[:, :held_sinks], k[:, :n_sink_new])
+        sink_v = _cat(None if not held_sinks else self.values[:, :held_sinks], v[:, :n_sink_new])
         out = sink_window_attention(q, P, sink_k, sink_v, stream_k, stream_v, stream_pos0, W, scale)
 
-        stream_write = None
         if memory is not None:
-            stream_write = _cat(self.stream_write, memory.write_scalars(x[:, n_sink_new:]))
             first_reader = max(S + W, P)  # queries t >= S+W each evict (and write) token t-W
             if first_reader < P + C:
                 j0, j1 = first_reader - W - stream_pos0, P + C - W - stream_pos0  # evicted, as stream idx
@@ -85,15 +163,34 @@ class MemoryCacheLayer(CacheLayerMixin):
                 )
                 out[:, first_reader - P :] += read.to(out.dtype)
 
+        # Written only now: the attention above may have read the buffers (and autograd saved them).
+        self._reserve(k, new_write, min(P + C, S + W))
+        if n_sink_new:
+            self.keys[:, P : P + n_sink_new] = k[:, :n_sink_new]
+            self.values[:, P : P + n_sink_new] = v[:, :n_sink_new]
+        keep = min(W, stream_k.shape[1])  # the last W stream tokens, each to its own ring slot
+        if keep:
+            positions = torch.arange(P + C - keep, P + C, device=k.device)
+            ring_index = (positions - S) % W
+            self.keys.index_copy_(1, S + ring_index, stream_k[:, -keep:])
+            self.values.index_copy_(1, S + ring_index, stream_v[:, -keep:])
+            if memory is not None:
+                self.writes.index_copy_(1, ring_index, stream_write[:, -keep:])
         self.seen = P + C
-        self.stream_k, self.stream_v = _owned(stream_k[:, -W:]), _owned(stream_v[:, -W:])
-        self.stream_write = None if stream_write is None else _owned(stream_write[:, -W:])
         return out
 
     # --- what the cache holds ----------------------------------------------------------------------
     def tensors(self) -> list[torch.Tensor]:
-        held = [self.sink_k, self.sink_v, self.stream_k, self.stream_v, self.stream_write, self.state]
-        return [t for t in held if t is not None]
+        """Views of the slots holding tokens (the buffers behind them may have room for more)."""
+        held = []
+        if self.keys is not None:
+            n = self._held_tokens()
+            held += [self.keys[:, :n], self.values[:, :n]]
+        if self.writes is not None:
+            held.append(self.writes[:, : self._held_stream(self.seen)])
+        if self.state is not None:
+            held.append(self.state)
+        return held
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.tensors())

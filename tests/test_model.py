@@ -5,6 +5,7 @@ import torch
 
 import ahn
 from ahn.attention import sink_window_attention
+from ahn.cache import GROWTH_TOKENS
 from ahn.errors import UserError
 
 ARCHS = ["llama", "qwen2", "qwen3"]
@@ -134,7 +135,74 @@ def test_cache_keeps_alive_only_what_it_reports(method):
     lm = ahn.tiny_model("llama", method, **sizes)
     _, cache = _stream(lm.model, _ids(60, B=1), prefill_chunk=50, prefill_len=57)  # big chunk, then decode
     held = [t for layer in cache.layers for t in layer.tensors()]
-    assert sum(t.untyped_storage().nbytes() for t in held) == cache.nbytes()
+    storage = sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}.values())
+    if method == "full":  # room for up to one growth block more, never more
+        block = 2 * 2 * 2 * 16 * 4 * GROWTH_TOKENS  # layers x (k, v) x KV heads x head dim x fp32 bytes
+        assert cache.nbytes() <= storage < cache.nbytes() + block
+    else:  # the ring is full: it holds exactly what it reports
+        assert storage == cache.nbytes()
+
+
+def _decode_buffers(cache):
+    buffers = [t for layer in cache.layers for t in (layer.keys, layer.values, layer.writes)]
+    return [(t.data_ptr(), t.shape) for t in buffers if t is not None]
+
+
+@pytest.mark.parametrize("method", ["full", "swa", "ahn-gdn", "ahn-mamba2"])
+def test_decode_writes_the_window_in_place(method):
+    # Every decode step writes one slot per layer into the same buffers, while the ring wraps 4 times.
+    sinks, window = 2, 6
+    sizes = {} if method == "full" else {"window": window, "sinks": sinks}
+    lm = ahn.tiny_model("llama", method, **sizes)
+    if method in AHN_METHODS:
+        _perturb_output_projections(lm.model)
+    ids = _ids(12 + 4 * window, B=1)
+    cache = ahn.new_cache(lm.model)
+    with torch.no_grad():
+        lm.model(ids[:, :12], cache=cache, use_cache=True)
+        buffers = _decode_buffers(cache)
+        for t in range(12, ids.shape[1]):
+            keys_before = [layer.keys.clone() for layer in cache.layers]
+            lm.model(ids[:, t : t + 1], cache=cache, use_cache=True)
+            assert _decode_buffers(cache) == buffers, f"decode step {t} reallocated a buffer"
+            for layer, before in zip(cache.layers, keys_before):
+                changed = (layer.keys != before).any(dim=(0, 2, 3)).nonzero().flatten().tolist()
+                slot = t if method == "full" else sinks + (t - sinks) % window
+                assert changed == [slot], (t, changed)  # one slot written, the one the position maps to
+
+
+@pytest.mark.parametrize("method", ["swa", "ahn-gdn"])
+def test_decode_allocates_nothing_the_size_of_the_window(method):
+    # W = 256 tokens of K are 32 KiB per layer here; a decode step's own tensors are far smaller.
+    window = 256
+    lm = ahn.tiny_model("llama", method, window=window, sinks=4)
+    _perturb_output_projections(lm.model) if method != "swa" else None
+    ids = _ids(window + 40, B=1)
+    cache = ahn.new_cache(lm.model)
+    window_bytes = window * 2 * 16 * 4  # W x KV heads x head dim x fp32: one layer's K
+    with torch.no_grad():
+        lm.model(ids[:, :-2], cache=cache, use_cache=True)
+        with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
+        ) as prof:
+            lm.model(ids[:, -2:-1], cache=cache, use_cache=True)
+    allocations = [e.self_cpu_memory_usage for e in prof.events() if e.self_cpu_memory_usage > 0]
+    assert allocations, "the profiler saw no allocation at all"
+    assert max(allocations) < window_bytes // 4, sorted(allocations)[-5:]
+
+
+@pytest.mark.parametrize("method", ["swa", "ahn-gdn", "ahn-mamba2"])
+@pytest.mark.parametrize("prefill_len", [9, 40])
+def test_streaming_equals_parallel_when_the_ring_wraps_many_times(method, prefill_len):
+    sinks, window, T = 2, 5, 64  # the 5-slot ring wraps 11 times, in chunks longer and shorter than W
+    lm = ahn.tiny_model("llama", method, window=window, sinks=sinks)
+    if method in AHN_METHODS:
+        _perturb_output_projections(lm.model)
+    ids = _ids(T)
+    parallel = _logits(lm.model, ids)
+    for prefill_chunk in (3, 7, 33):
+        streamed, _ = _stream(lm.model, ids, prefill_chunk, prefill_len)
+        assert (streamed - parallel).abs().max().item() <= 1e-4, f"prefill chunk {prefill_chunk}"
 
 
 def test_full_attention_cache_grows_linearly():

@@ -17,9 +17,11 @@ from ahn.ops import (
     gated_delta_rule,
     gated_delta_rule_chunked,
     gated_delta_rule_recurrent,
+    gated_delta_rule_step,
     scalar_decay,
     scalar_decay_chunked,
     scalar_decay_recurrent,
+    scalar_decay_step,
 )
 
 # fp32 throughout; the chunked and recurrent forms sum in different orders, so they agree to ~1e-6.
@@ -154,9 +156,27 @@ def test_bf16_inputs_give_bf16_output_and_fp32_state():
 # -- dispatch ------------------------------------------------------------------------------------------
 
 
-def test_auto_dispatch_on_cpu_uses_recurrent_for_one_token_else_chunked(monkeypatch):
+@pytest.mark.parametrize("initial_state", [True, False], ids=["h0", "no-h0"])
+@pytest.mark.parametrize("op", ["gdn", "dn", "scalar_decay"])
+def test_one_token_step_matches_recurrent(op, initial_state):
+    # The decode step is the recurrence at T = 1, forward and backward, for B > 1 and H > 1.
+    x = make_inputs(3, 1, 4, 16, initial_state=initial_state)
+    if op == "gdn":
+        step, ref = gated_delta_rule_step, gated_delta_rule_recurrent
+    elif op == "dn":
+        x = without(x, "g")
+        step, ref = (lambda **a: gated_delta_rule_step(**a, g=None)), delta_rule_recurrent
+    else:
+        x = without(x, "beta")
+        step, ref = scalar_decay_step, scalar_decay_recurrent
+    expected = run_with_grads(ref, x)
+    assert_close(run_with_grads(step, x), expected)
+    assert expected["o"].abs().max() > 0.1  # the read is not trivially zero
+
+
+def test_auto_dispatch_on_cpu_uses_the_step_for_one_token_else_chunked(monkeypatch):
     calls = []
-    for name in ("gated_delta_rule_recurrent", "gated_delta_rule_chunked", "scalar_decay_chunked"):
+    for name in ("gated_delta_rule_step", "gated_delta_rule_chunked", "scalar_decay_chunked"):
         real = getattr(ahn.ops, name)
         monkeypatch.setattr(
             ahn.ops, name, lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw)
@@ -166,7 +186,7 @@ def test_auto_dispatch_on_cpu_uses_recurrent_for_one_token_else_chunked(monkeypa
     x = make_inputs(1, 37, 2, 16)
     o, state = gated_delta_rule(**x)
     scalar_decay(**without(x, "beta"))
-    assert calls == ["gated_delta_rule_recurrent", "gated_delta_rule_chunked", "scalar_decay_chunked"]
+    assert calls == ["gated_delta_rule_step", "gated_delta_rule_chunked", "scalar_decay_chunked"]
     o_ref, state_ref = gated_delta_rule(**x, mode="recurrent")
     assert_close({"o": o, "state": state}, {"o": o_ref, "state": state_ref})
 

@@ -1,8 +1,9 @@
 """AHN memory ops. Layout: q, k: [B, T, H, K], v: [B, T, H, V], beta, g: [B, T, H]; state: [B, H, K, V].
 
-Three forms with one semantics (recurrent.py is the reference): token-step `*_recurrent`, chunked parallel
-`*_chunked` (pure PyTorch), and fla's Triton chunk kernels on CUDA. The dispatchers pick one by `mode`:
-"auto" = fla on CUDA when importable, else recurrent for a single token (decode), else chunked.
+Four forms with one semantics (recurrent.py is the reference): token-step `*_recurrent`, chunked parallel
+`*_chunked` (pure PyTorch), the one-token decode step `*_step`, and fla's Triton chunk kernels on CUDA.
+The dispatchers pick one by `mode`: "auto" = the step for a single token (decode: a rank-1 update and a
+read, on any device), else fla on CUDA when importable, else chunked.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from ahn.ops.chunked_delta_rule import delta_rule_chunked, gated_delta_rule_chun
 from ahn.ops.chunked_scalar_decay import scalar_decay_chunked
 from ahn.ops.layout import check_shapes
 from ahn.ops.recurrent import delta_rule_recurrent, gated_delta_rule_recurrent, scalar_decay_recurrent
+from ahn.ops.step import gated_delta_rule_step, scalar_decay_step
 
-MODES = ("auto", "recurrent", "chunked", "fla")
+MODES = ("auto", "recurrent", "chunked", "step", "fla")
 # The chunked forms default to fla's chunk of 64 tokens; on CPU 32 is faster (half the C x C work, a 2x
 # cheaper triangular solve, the loop over chunks stays cheap): see `python -m benchmarks.ops_speed`.
 CPU_CHUNK_SIZE = 32
@@ -40,8 +42,10 @@ def _resolve(mode: str, q: torch.Tensor) -> str:
     on_fla = q.is_cuda and q.shape[1] > 0 and fla_kernels() is not None
     if mode == "fla" and not on_fla:
         raise ValueError("mode='fla' needs CUDA tensors, T > 0 and an importable fla (pip install '.[fla]')")
+    if mode == "step" and q.shape[1] != 1:
+        raise ValueError(f"mode='step' takes one token, got T={q.shape[1]}")
     if mode == "auto":
-        return "fla" if on_fla else "recurrent" if q.shape[1] == 1 else "chunked"
+        return "step" if q.shape[1] == 1 else "fla" if on_fla else "chunked"
     return mode
 
 
@@ -49,6 +53,8 @@ def gated_delta_rule(q, k, v, beta, g, scale=None, initial_state=None, mode: str
     """Gated delta rule (g=None: plain delta rule). Returns (o [B, T, H, V] in q.dtype, state fp32)."""
     check_shapes(q, k, v, beta, g, initial_state)
     mode = _resolve(mode, q)
+    if mode == "step":
+        return gated_delta_rule_step(q, k, v, beta, g, scale=scale, initial_state=initial_state)
     if mode == "recurrent":
         return gated_delta_rule_recurrent(q, k, v, beta, g, scale=scale, initial_state=initial_state)
     if mode == "chunked":
@@ -69,6 +75,8 @@ def scalar_decay(q, k, v, g, scale=None, initial_state=None, mode: str = "auto")
     """Scalar-decay linear recurrence (Mamba2/SSD). Returns (o [B, T, H, V] in q.dtype, state fp32)."""
     check_shapes(q, k, v, None, g, initial_state)
     mode = _resolve(mode, q)
+    if mode == "step":
+        return scalar_decay_step(q, k, v, g, scale=scale, initial_state=initial_state)
     if mode == "recurrent":
         return scalar_decay_recurrent(q, k, v, g, scale=scale, initial_state=initial_state)
     if mode == "chunked":
@@ -89,7 +97,9 @@ __all__ = [
     "gated_delta_rule",
     "gated_delta_rule_chunked",
     "gated_delta_rule_recurrent",
+    "gated_delta_rule_step",
     "scalar_decay",
     "scalar_decay_chunked",
     "scalar_decay_recurrent",
+    "scalar_decay_step",
 ]
