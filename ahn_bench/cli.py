@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    if (payload or {}).get("quiet"):  # a launched process other than rank 0: rank 0 reports for all
+        return 0
     if args.json:
         print(json.dumps({"ok": True, **(payload or {})}, default=str))
     return int((payload or {}).get("exit_code", 0))  # a handler may ask for 1 (compare: a regression)

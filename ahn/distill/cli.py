@@ -2,7 +2,7 @@
 
 ahn-bench distill --prepare-data
 ahn-bench distill --model smollm2-135m --method ahn-gdn --steps 100 --seq-len 512 --out runs/gdn [--resume]
-accelerate launch -m ahn_bench.cli distill ...        # data parallel, one process per GPU
+accelerate launch --multi_gpu --num_processes 2 -m ahn_bench distill ...   # data parallel (gloo on CPU)
 ahn-bench distill-eval --method ahn-gdn --weights runs/gdn/ahn.safetensors --seq-len 512 --window 96
 """
 
@@ -12,6 +12,7 @@ import argparse
 import json
 
 from ahn.distill.data import EVAL_CORPUS, TRAIN_CORPORA
+from ahn.distributed import is_main_process
 from ahn.errors import UserError
 
 
@@ -106,6 +107,8 @@ def _distill(args: argparse.Namespace) -> dict:
                 f"{args.out}: checkpoint is for method {saved.get('method')!r}, not {cfg.method!r}"
             )
     result = train(cfg, resume=args.resume)
+    if not is_main_process():  # data parallel: rank 0 logs, saves and reports for every process
+        return {"quiet": True}
     print(json.dumps(result) if not args.json else f"done: {result['steps_done']}/{result['steps']} steps")
     return result
 
