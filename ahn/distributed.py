@@ -23,7 +23,9 @@ def _first_int(names: tuple[str, ...], default: int) -> int:
             try:
                 return int(os.environ[name])
             except ValueError:
-                raise UserError(f"environment variable {name}={os.environ[name]!r} is not an integer") from None
+                raise UserError(
+                    f"environment variable {name}={os.environ[name]!r} is not an integer"
+                ) from None
     return default
 
 

@@ -186,14 +186,14 @@ def _run_id(cfg: EvalConfig, world: int) -> str:
     return f"{cfg.benchmark}-sharded-{digest}"
 
 
-def _check_resumable(out: Path, cfg: EvalConfig) -> str:
+def _check_resumable(out: Path, cfg: EvalConfig, action: str = "resume") -> str:
     manifest = read_manifest(out)
     old = manifest.get("config", {})
     new = cfg.to_json()
     changed = [k for k in SAMPLE_KEYS if old.get(k) != new.get(k)]
     if changed:
         diffs = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-        raise UserError(f"{out}: cannot resume with a different config ({diffs})")
+        raise UserError(f"{out}: cannot {action} with a different config ({diffs})")
     return manifest["run_id"]
 
 
@@ -286,12 +286,14 @@ def run_eval(
     if world > 1:
         # Shards never read each other's rows: only rank 0 writes the manifest; every shard checks that the
         # run it joins has its config (a shard of another config would merge into a mixed run).
+        joining = "add a shard to this run"
         if rank == 0:
             if manifest_exists:
-                _check_resumable(out, cfg)
+                _check_resumable(out, cfg, joining)
             write_manifest(out, _run_id(cfg, world), cfg.to_json())
         barrier()  # launched shards: rank 0's manifest is on disk before the others read it
-        run_id = _check_resumable(out, cfg) if (out / MANIFEST_FILE).exists() else _run_id(cfg, world)
+        has_manifest = (out / MANIFEST_FILE).exists()
+        run_id = _check_resumable(out, cfg, joining) if has_manifest else _run_id(cfg, world)
     elif resume and manifest_exists:
         run_id = _check_resumable(out, cfg)
         write_manifest(out, run_id, cfg.to_json())  # appends this resume to the manifest
