@@ -12,6 +12,7 @@ until lm-eval asks for the model. Standard library only; any failure leaves lm-e
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import sys
 import sysconfig
@@ -37,6 +38,9 @@ class _RegisterWhenLmEvalLoads:
         def exec_module(module):
             run_module(module)
             try:
+                # lm-eval fills its own table only while the registry is empty (registry.get_model): fill
+                # it first, or every built-in model would vanish behind ours.
+                importlib.import_module("lm_eval.models")
                 if MODEL_NAME not in module.model_registry:
                     module.model_registry.register(MODEL_NAME, target=MODEL_TARGET)
             except Exception:  # an lm-eval without this registry API: leave it as it is

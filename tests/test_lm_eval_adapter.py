@@ -146,6 +146,7 @@ def test_bad_model_args_are_one_line_errors(tok, task_dir, tmp_path):
     lm_eval_hook.write_pth(str(tmp_path))
     cli = (
         f"import site, sys; site.addsitedir({str(tmp_path)!r}); sys.argv[0] = 'lm_eval'; "
+        "from lm_eval.api.registry import model_registry as r; assert 'hf' in r and 'ahn-bench' in r; "
         "from lm_eval.__main__ import cli_evaluate; cli_evaluate()"
     )
     args = ["--model", "ahn-bench", "--model_args", "pretrained=smollm2-135m,method=bogus,window=64",

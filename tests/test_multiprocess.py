@@ -88,7 +88,5 @@ def test_a_merge_refuses_rows_of_another_config(tok, tmp_path):
     runner.run_eval(config(out, max_new_tokens=3), shard=(1, 2), tokenizer=tok, load_model=loader(tok),
                     progress=False)  # fmt: skip
     runner.run_eval(config(out), shard=(0, 2), tokenizer=tok, load_model=loader(tok), progress=False)
-    with pytest.raises(
-        UserError, match=r"rows\.rank1\.jsonl: rows of run .*a shard ran with another config"
-    ):
+    with pytest.raises(UserError, match=r"rows\.rank1\.jsonl: rows of run .*a shard ran with another config"):
         runner.finalize(out)
