@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if want_json:
             print(json.dumps({"ok": False, "error": message}))
         return 2 if describe_input_error(e) is not None else 1
+    if (payload or {}).get("quiet"):  # a launched process other than rank 0: rank 0 reports for all
+        return 0
     if want_json:
         print(json.dumps({"ok": True, **(payload or {})}, default=str))
     return int((payload or {}).get("exit_code", 0))  # a handler may ask for 1 (compare: a regression)

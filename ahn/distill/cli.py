@@ -2,7 +2,7 @@
 
 ahn-bench distill --prepare-data
 ahn-bench distill --model smollm2-135m --method ahn-gdn --steps 100 --seq-len 512 --out runs/gdn [--resume]
-accelerate launch -m ahn_bench.cli distill ...        # data parallel, one process per GPU
+accelerate launch --multi_gpu --num_processes 2 -m ahn_bench distill ...   # data parallel (gloo on CPU)
 ahn-bench distill-eval --method ahn-gdn --weights runs/gdn/ahn.safetensors --seq-len 512 --window 96
 """
 
@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from ahn.distill.data import EVAL_CORPUS, TRAIN_CORPORA
+from ahn.distributed import is_main_process
 from ahn.errors import UserError
 from ahn.files import check_run_dir, claim_run_dir
 
@@ -120,6 +121,8 @@ def _distill(args: argparse.Namespace) -> dict:
     if claim_run_dir(args.out, resume=args.resume, overwrite=args.overwrite):
         _check_resumable(args.out, cfg)
     result = train(cfg, resume=args.resume)
+    if not is_main_process():  # data parallel: rank 0 logs, saves and reports for every process
+        return {"quiet": True}
     print(json.dumps(result) if not args.json else f"done: {result['steps_done']}/{result['steps']} steps")
     return result
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ahn.attach import ahn_parameters, decoder_layers
 from ahn.distill.data import TRAIN_CORPORA, pack, row_order
+from ahn.distributed import launched_rank_world
 from ahn.errors import UserError
 from ahn.methods import METHODS, MethodSpec
 
@@ -183,15 +184,17 @@ class Dist:
 
     @classmethod
     def from_env(cls) -> Dist:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
+        rank, world = launched_rank_world()  # torchrun / accelerate launch / mpirun variables
         if torch.cuda.is_available():
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
         else:
             device = torch.device("cpu")
         if world > 1 and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")  # mpirun exports no rendezvous address
+            os.environ.setdefault("MASTER_PORT", "29500")
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend, rank=rank, world_size=world)
         return cls(rank, world, device)
 
 

@@ -6,8 +6,8 @@
   ahn-bench eval --benchmark lveval --data ~/LVEval --levels 16k --limit 20 --max-input-tokens 7500
   ahn-bench score lveval outputs/my-model/               # official prediction dumps, scored here
   ahn-bench generate infinitebench --task passkey --tokens 4096 --depths 0,0.5,1 --n 5 --out passkey.jsonl
-  accelerate launch --num_processes 4 -m ahn_bench.cli eval ... --out runs/x   # then:
-  ahn-bench eval --merge runs/x
+  accelerate launch --multi_gpu --num_processes 4 -m ahn_bench eval ... --out runs/x   # shards, merges
+  ahn-bench eval --shard 0/2 ... --out runs/x; ... --shard 1/2 ...; ahn-bench eval --merge runs/x
 """
 
 from __future__ import annotations
@@ -113,9 +113,13 @@ def config_from_args(args) -> runner.EvalConfig:
 def eval_command(args) -> dict[str, Any]:
     if args.merge:
         summary = runner.finalize(args.merge)
+    elif not args.shard and runner.shard_from_env()[1] > 1:
+        summary = _launched_eval(args)
+        if summary is None:  # not rank 0: rank 0 merged the shards and reports for all of them
+            return {"quiet": True}
     else:
         cfg = config_from_args(args)
-        shard = runner.parse_shard(args.shard) if args.shard else runner.shard_from_env()
+        shard = runner.parse_shard(args.shard) if args.shard else (0, 1)
         if shard[1] > 1 and not args.out:
             raise UserError("a sharded run needs an explicit --out shared by all shards")
         summary = runner.run_eval(
@@ -132,6 +136,27 @@ def eval_command(args) -> dict[str, Any]:
         print(needle.render(grid))
     print(f"\nrows: {Path(summary['run_dir']) / 'rows.jsonl'}")
     return {**summary, "needle_maps": grids}
+
+
+def _launched_eval(args) -> dict[str, Any] | None:
+    """One process of `accelerate launch` / torchrun / mpirun: evaluate this rank's shard, wait for the
+    others (gloo barrier), and on rank 0 merge the shards into one run. Returns rank 0's summary."""
+    from ahn.distributed import barrier, process_group
+
+    if not args.out:
+        raise UserError("a multi-process run needs an explicit --out shared by all processes")
+    cfg = config_from_args(args)
+    with process_group() as (rank, world):
+        summary = runner.run_eval(
+            cfg, resume=args.resume, shard=(rank, world), progress=args.progress and rank == 0
+        )
+        barrier()  # every shard's rows are on disk
+        if rank != 0:
+            return None
+        merged = runner.finalize(cfg.out)
+    print(f"{world} processes: merged {merged['samples']} rows into {cfg.out} (rank 0 generated "
+          f"{summary['generated']}, skipped {summary['skipped']})")  # fmt: skip
+    return {**merged, "processes": world}
 
 
 def print_scores(scores: dict[str, dict[str, float]]) -> None:

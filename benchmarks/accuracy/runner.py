@@ -25,6 +25,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from ahn.distributed import barrier
 from ahn.errors import UserError
 from ahn.files import check_run_dir, claim_run_dir
 from ahn.methods import MethodSpec
@@ -143,8 +144,10 @@ def select_shard(samples: list[Sample], rank: int, world: int) -> list[Sample]:
 
 
 def shard_from_env() -> tuple[int, int]:
-    """accelerate launch (and torchrun) export RANK and WORLD_SIZE to every process."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    """The launcher's rank and process count (accelerate launch, torchrun, mpirun); (0, 1) otherwise."""
+    from ahn.distributed import launched_rank_world
+
+    return launched_rank_world()
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -199,19 +202,21 @@ def _done_keys(paths: list[Path]) -> set[tuple[str, str, str]]:
 def _run_id(cfg: EvalConfig, world: int) -> str:
     if world == 1:
         return new_run_id(cfg.benchmark)
-    # Every shard must agree on the id without talking to the others: derive it from the config.
-    digest = hashlib.sha256(json.dumps(cfg.to_json(), sort_keys=True).encode()).hexdigest()[:12]
+    # Every shard must agree on the id without talking to the others: derive it from what decides the
+    # samples and their answers (methods and tasks may be added on resume, as for one process).
+    config = cfg.to_json()
+    digest = hashlib.sha256(json.dumps([config[k] for k in SAMPLE_KEYS]).encode()).hexdigest()[:12]
     return f"{cfg.benchmark}-sharded-{digest}"
 
 
-def _check_resumable(out: Path, cfg: EvalConfig) -> str:
+def _check_resumable(out: Path, cfg: EvalConfig, action: str = "resume") -> str:
     manifest = read_manifest(out)
     old = manifest.get("config", {})
     new = cfg.to_json()
     changed = [k for k in SAMPLE_KEYS if old.get(k) != new.get(k)]
     if changed:
         diffs = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-        raise UserError(f"{out}: cannot resume with a different config ({diffs})")
+        raise UserError(f"{out}: cannot {action} with a different config ({diffs})")
     return manifest["run_id"]
 
 
@@ -314,17 +319,26 @@ def run_eval(
 
         tokenizer = ahn.load_tokenizer(cfg.model)
     samples = build_samples(cfg, tokenizer)  # validates all data before any model is loaded
+    if world > len(samples):
+        raise UserError(
+            f"{world} processes (shards) for {len(samples)} samples: every process needs one; "
+            f"use at most {len(samples)}"
+        )
     mine = select_shard(samples, rank, world)
     claim_run_dir(out, resume=resume or world > 1, overwrite=overwrite)  # all validated: now write
 
     manifest_exists = (out / MANIFEST_FILE).exists()
     if world > 1:
-        # Shards never read each other's files: the id comes from the config, only rank 0 writes the manifest.
-        run_id = _run_id(cfg, world)
+        # Shards never read each other's rows: only rank 0 writes the manifest; every shard checks that the
+        # run it joins has its config (a shard of another config would merge into a mixed run).
+        joining = "add a shard to this run"
         if rank == 0:
             if manifest_exists:
-                _check_resumable(out, cfg)
-            write_manifest(out, run_id, cfg.to_json())
+                _check_resumable(out, cfg, joining)
+            write_manifest(out, _run_id(cfg, world), cfg.to_json())
+        barrier()  # launched shards: rank 0's manifest is on disk before the others read it
+        has_manifest = (out / MANIFEST_FILE).exists()
+        run_id = _check_resumable(out, cfg, joining) if has_manifest else _run_id(cfg, world)
     elif existing:
         run_id = _check_resumable(out, cfg)
         write_manifest(out, run_id, cfg.to_json())  # appends this resume to the manifest
@@ -448,8 +462,14 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
     latest: dict[tuple[str, str, str], ResultRow] = {}
     for path in _row_files(out):
         for row in read_rows(path):
-            if not _is_aggregate(row):
-                latest[(row.method, row.task, row.extra["sample_id"])] = row
+            if _is_aggregate(row):
+                continue
+            if row.run_id != manifest["run_id"]:
+                raise UserError(
+                    f"{path}: rows of run {row.run_id}, but {out} is run {manifest['run_id']} "
+                    "(a shard ran with another config; rerun it with this run's config)"
+                )
+            latest[(row.method, row.task, row.extra["sample_id"])] = row
     if not latest:
         raise UserError(f"{out}: no per-sample rows to merge")
 
