@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 def _register_eval(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="LV-Eval / InfiniteBench accuracy (or lm: NLL by position) of several methods on the same samples",
+        help="LV-Eval / InfiniteBench accuracy (lm: NLL by position) of several methods on the same samples",
         description="Evaluate methods on the same samples; one result row per sample plus aggregates.",
     )
     p.add_argument("--benchmark", choices=sorted([*BENCHMARKS, "lm"]))

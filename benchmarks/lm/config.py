@@ -1,4 +1,4 @@
-"""The lm benchmark's run config: resolved (no None sizes), validated on construction, saved in the manifest."""
+"""The lm benchmark's run config: resolved (no None sizes), validated when built, saved in the manifest."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Per-position NLL and KL to full attention from final hidden states.
 
-Logits are L x V floats (2048 x 49152 x 4 B = 400 MB for SmolLM2), so they are never held whole: the
-decoder's final (normed) hidden states [T, H] are kept, and the LM head runs over chunks of positions.
+Logits are T x V floats (2048 x 49152 x 4 B = 400 MB for SmolLM2), so they are never held whole: each
+method's final (normed) hidden states [T, H] are kept, and the LM head runs over chunks of positions, full
+attention's log-probabilities once per chunk for every method.
 """
 
 from __future__ import annotations
@@ -20,20 +21,26 @@ def final_hidden(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
 
 
 def position_losses(
-    hidden: torch.Tensor, teacher_hidden: torch.Tensor, lm_head: nn.Module, targets: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per query position t: NLL of the next token, -log p_method(x_{t+1} | x_<=t), and the KL of the
-    method's next-token distribution from full attention's, KL(p_full || p_method) (the distillation
-    objective's direction, ahn/distill/trainer.py).
+    hidden: dict[str, torch.Tensor], teacher_hidden: torch.Tensor, lm_head: nn.Module, targets: torch.Tensor
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per method and query position t: the NLL of the next token, -log p_method(x_{t+1} | x_<=t), and the
+    KL of the method's next-token distribution from full attention's, KL(p_full || p_method) (the direction
+    the AHN is distilled in, ahn/distill/trainer.py).
 
-    hidden, teacher_hidden: [T, H] for positions 0..T-1; targets: [T] the token each position predicts
-    -> nll [T], kl [T] in nats, float32
+    hidden: method -> [T, H]; teacher_hidden: [T, H] (full attention); targets: [T] the token each position
+    predicts -> method -> (nll [T], kl [T]) in nats, float32
     """
-    nll, kl = [], []
+    parts: dict[str, tuple[list, list]] = {m: ([], []) for m in hidden}
     with torch.no_grad():
-        for lo in range(0, hidden.shape[0], CHUNK):
-            logp = F.log_softmax(lm_head(hidden[lo : lo + CHUNK]).float(), dim=-1)  # [C, V]
-            teacher_logp = F.log_softmax(lm_head(teacher_hidden[lo : lo + CHUNK]).float(), dim=-1)
-            nll.append(-logp.gather(1, targets[lo : lo + CHUNK, None])[:, 0])
-            kl.append((teacher_logp.exp() * (teacher_logp - logp)).sum(-1))
-    return torch.cat(nll), torch.cat(kl)
+        for lo in range(0, teacher_hidden.shape[0], CHUNK):
+            target = targets[lo : lo + CHUNK, None]  # [C, 1]
+            teacher_logp = F.log_softmax(lm_head(teacher_hidden[lo : lo + CHUNK]).float(), dim=-1)  # [C, V]
+            for method, h in hidden.items():
+                if h is teacher_hidden:  # full attention itself: KL is 0 by definition
+                    logp, kl = teacher_logp, torch.zeros(target.shape[0])
+                else:
+                    logp = F.log_softmax(lm_head(h[lo : lo + CHUNK]).float(), dim=-1)
+                    kl = (teacher_logp.exp() * (teacher_logp - logp)).sum(-1)
+                parts[method][0].append(-logp.gather(1, target)[:, 0])
+                parts[method][1].append(kl.to(logp.device))
+    return {m: (torch.cat(nll), torch.cat(kl)) for m, (nll, kl) in parts.items()}

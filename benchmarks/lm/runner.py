@@ -48,27 +48,29 @@ METRIC_ORDER = ("nll", "kl_to_full")
 def evaluate_sequence(
     base, ids: torch.Tensor, cfg: LmConfig, weight_files: dict[str, Path | None], on_method=None
 ) -> list[tuple[str, Bucket, str, float]]:
-    """Every method on one sequence ids [1, T] -> (method, bucket, metric, mean over the bucket's positions)."""
+    """Every method on one sequence ids [1, T] -> (method, bucket, metric, mean over the bucket)."""
     from ahn.weights import load_ahn_weights
 
     buckets = position_buckets(ids.shape[1], cfg.window, cfg.sinks)
     targets = ids[0, 1:]  # position t predicts token t + 1
     teacher = final_hidden(base, ids)[:-1]  # [T-1, H]: the base model, nothing attached
-    out = []
+    hidden = {}
     for method in cfg.methods:
         if method == "full":
-            hidden = teacher
+            hidden[method] = teacher
         else:
             with attach_method(base, cfg.spec(method), seed=0):
                 if weight_files[method] is not None:
                     load_ahn_weights(base, weight_files[method])
-                hidden = final_hidden(base, ids)[:-1]
-        nll, kl = position_losses(hidden, teacher, base.get_output_embeddings(), targets)
+                hidden[method] = final_hidden(base, ids)[:-1]
+        if on_method is not None:
+            on_method()
+    losses = position_losses(hidden, teacher, base.get_output_embeddings(), targets)
+    out = []
+    for method, (nll, kl) in losses.items():
         for bucket in buckets:
             for metric, values in (("nll", nll), ("kl_to_full", kl)):
                 out.append((method, bucket, metric, values[bucket.start : bucket.end].double().mean().item()))
-        if on_method is not None:
-            on_method()
     return out
 
 
@@ -87,16 +89,21 @@ def read_units(path: Path, cfg: LmConfig) -> list[ResultRow]:
         except json.JSONDecodeError:
             if lineno == len(lines):  # no newline after it: the write the interruption cut off
                 break
-            raise UserError(f"{path}:{lineno}: malformed JSON (not a torn last line: the file is corrupt)")
+            raise UserError(f"{path}:{lineno}: malformed JSON (not a torn last line: corrupt)") from None
     units: dict[tuple, list[ResultRow]] = {}
     for row in rows:
         units.setdefault((row.length, row.extra["sample_id"]), []).append(row)
     kept = [row for (n, _), unit in units.items() if len(unit) == rows_per_unit(cfg, n) for row in unit]
     if len(kept) != len(rows) or lines[-1]:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in kept), encoding="utf-8")
-        os.replace(tmp, path)
+        _write_rows(path, kept)
     return kept
+
+
+def _write_rows(path: Path, rows: list[ResultRow]) -> None:
+    """Replace `path` atomically: an interruption leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def rows_per_unit(cfg: LmConfig, length: int) -> int:
@@ -196,15 +203,13 @@ def run_lm(
                 bar.set_description(f"lm L={length} {sample_id}")
                 files = {m: path for m, (path, _) in weights.items()}
                 results = evaluate_sequence(base, ids.to(device), cfg, files, lambda: bar.update(1))
-                writer.write([make_row(sample_id, length, *r) for r in results])  # the whole unit in one append
+                writer.write([make_row(sample_id, length, *r) for r in results])  # one append per unit
                 if on_unit is not None:
                     on_unit(count)
         finally:
             bar.close()
     rows = aggregate(read_units(out / SEQUENCES_FILE, cfg), cfg)
-    tmp = out / (ROWS_FILE + ".tmp")
-    tmp.write_text("".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, out / ROWS_FILE)
+    _write_rows(out / ROWS_FILE, rows)
     return {"run_dir": str(out), "run_id": run_id, "units": len(done) + len(todo), "computed": len(todo),
             "skipped": len(done), "rows": rows}  # fmt: skip
 

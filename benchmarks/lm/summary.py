@@ -29,11 +29,14 @@ def beyond_window(rows: list[ResultRow]) -> dict[int, dict[str, Any]]:
         entry: dict[str, Any] = {"start": min(r.extra["start"] for r in past),
                                  "end": max(r.extra["end"] for r in past)}  # fmt: skip
         for metric in ("nll", "kl_to_full"):
-            entry[metric] = {m: _pooled([r for r in past if r.method == m and r.metric == metric]) for m in methods}
+            entry[metric] = {
+                m: _pooled([r for r in past if r.method == m and r.metric == metric]) for m in methods
+            }
         nll = entry["nll"]
         if "full" in nll and "swa" in nll and nll["swa"] != nll["full"]:
             gap = nll["swa"] - nll["full"]
-            entry["gap_closed"] = {m: (nll["swa"] - v) / gap for m, v in nll.items() if m not in ("full", "swa")}
+            memories = [m for m in nll if m not in ("full", "swa")]
+            entry["gap_closed"] = {m: (nll["swa"] - nll[m]) / gap for m in memories}
         out[length] = entry
     return out
 
@@ -56,8 +59,10 @@ def format_table(rows: list[ResultRow]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         past = beyond_window(sel).get(length)
         if past and "gap_closed" in past:
-            shares = ", ".join(f"{m} {100 * s:.1f}%" for m, s in past["gap_closed"].items()) or "no memory method"
-            lines.append(f"\nbeyond the window (positions {past['start']}-{past['end']}), share of swa's NLL gap "
-                         f"to full closed: {shares}")  # fmt: skip
+            shares = ", ".join(f"{m} {100 * s:.1f}%" for m, s in past["gap_closed"].items())
+            lines.append(
+                f"\nbeyond the window (positions {past['start']}-{past['end']}), share of swa's NLL gap "
+                f"to full attention closed: {shares or 'no memory method'}"
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
