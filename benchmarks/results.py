@@ -50,7 +50,8 @@ METRICS: dict[str, Metric] = {
         Metric("score", "%", False, "accuracy"),  # per-sample or aggregate benchmark score, 0..100
         Metric("truncated_fraction", "1", True, "deterministic"),
         Metric("kl_to_teacher", "nat", True, "deterministic"),
-        Metric("nll", "nat", True, "deterministic"),
+        Metric("nll", "nat", True, "deterministic"),  # per token: distill-eval and the lm benchmark
+        Metric("kl_to_full", "nat", True, "deterministic"),  # KL(p_full || p_method) per token (lm benchmark)
     ]
 }
 

@@ -3,12 +3,14 @@ by stage into one run directory.
 
     RUN_DIR/stages/<stage>/        each harness's own output (rows.jsonl, manifest.json, predictions)
     RUN_DIR/stages/<stage>/DONE    written when a stage finishes; `--resume` skips finished stages and
-                                   resumes an unfinished accuracy stage sample by sample
+                                   resumes an unfinished accuracy (lm) stage sample (sequence) by sample
     RUN_DIR/rows.jsonl             every stage's rows under the suite's run id (rewritten at the end)
     RUN_DIR/manifest.json          the resolved suite config and environment
 
 `deterministic=True` runs only what must reproduce exactly (analytic costs, greedy accuracy on generated
-data): the part CI compares against the committed baseline.
+data): the part CI compares against the committed baseline. The lm stage is not part of it: its NLL and KL
+are fp32 means whose last digits depend on the CPU's kernels and thread count, and the gate's tolerance for
+deterministic rows is 1e-6 relative (analysis/compare.py).
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ class AccuracyPlan:
 
 
 @dataclass
+class LmPlan:
+    """The lm benchmark (benchmarks/lm): NLL and KL to full attention by position on held-out text."""
+
+    lengths: list[int]
+    n: int = 4  # sequences per length
+    data: str = "paradise-lost"  # a prepared corpus (`ahn-bench distill --prepare-data`) or a text file
+
+
+@dataclass
 class Suite:
     name: str
     model: str
@@ -67,6 +78,7 @@ class Suite:
     dtype: str = "float32"
     efficiency: EfficiencyPlan | None = None
     accuracy: list[AccuracyPlan] = field(default_factory=list)
+    lm: LmPlan | None = None
 
     def __post_init__(self):
         for method in self.methods:
@@ -131,14 +143,19 @@ def load_suite(name_or_path: str, model: str | None = None) -> Suite:
         raise UserError(f"{path}: invalid TOML ({e})") from None
     efficiency = table.pop("efficiency", None)
     accuracy = table.pop("accuracy", [])
+    lm = table.pop("lm", None)
     if not (efficiency is None or isinstance(efficiency, dict)):
         raise UserError(f"{path}: efficiency must be a table ([efficiency])")
     if not (isinstance(accuracy, list) and all(isinstance(a, dict) for a in accuracy)):
         raise UserError(f"{path}: accuracy must be an array of tables ([[accuracy]])")
+    if not (lm is None or isinstance(lm, dict)):
+        raise UserError(f"{path}: lm must be a table ([lm])")
     suite = _build(Suite, table, str(path))
     if efficiency is not None:
         suite.efficiency = _build(EfficiencyPlan, efficiency, f"{path} [efficiency]")
     suite.accuracy = [_build(AccuracyPlan, a, f"{path} [[accuracy]] #{n}") for n, a in enumerate(accuracy, 1)]
+    if lm is not None:
+        suite.lm = _build(LmPlan, lm, f"{path} [lm]")
     return replace(suite, model=model) if model else suite
 
 
@@ -152,6 +169,8 @@ def _stages(suite: Suite, deterministic: bool) -> list[tuple[str, Any]]:
             stages.append(("efficiency-measured", suite.efficiency))
     for i, plan in enumerate(suite.accuracy):
         stages.append((f"accuracy-{i + 1}-{plan.benchmark}", plan))
+    if suite.lm is not None and not deterministic:
+        stages.append(("lm", suite.lm))
     return stages
 
 
@@ -171,6 +190,13 @@ def _stage_config(name: str, plan, suite: Suite, stage_dir: Path):
             window=suite.window, sinks=suite.sinks, dtype=suite.dtype,
             analytic_only=name == "efficiency-analytic", decode_tokens=plan.decode_tokens,
             counters=tuple(plan.counters), count_max_length=plan.count_max_length,
+        )  # fmt: skip
+    if name == "lm":
+        from benchmarks.lm.config import LmConfig
+
+        return LmConfig(
+            out=str(stage_dir), data=plan.data, methods=list(suite.methods), model=suite.model,
+            lengths=list(plan.lengths), n=plan.n, window=suite.window, sinks=suite.sinks, dtype=suite.dtype,
         )  # fmt: skip
     from benchmarks.accuracy.runner import EvalConfig
 
@@ -199,7 +225,7 @@ def validate_stages(suite: Suite, stages: list[tuple[str, Any]], out: Path) -> l
                 get_benchmark(config.benchmark).load(
                     config.data, config.tasks, config.levels or None, config.limit
                 )
-            elif not isinstance(config, EvalConfig):
+            elif hasattr(config, "models"):  # efficiency
                 for model in config.models:
                     check_fits(config, resolve_model(model).shape)
         except UserError as e:
@@ -215,6 +241,11 @@ def _run_stage(name: str, config, stage_dir: Path, run_id: str, resume: bool) ->
         if stage_dir.exists():
             shutil.rmtree(stage_dir)  # an unfinished efficiency stage restarts (timings must be whole)
         run_efficiency(config, out_dir=stage_dir, run_id=run_id, progress=True)
+        return
+    if name == "lm":
+        from benchmarks.lm.runner import run_lm
+
+        run_lm(config, resume=resume and stage_dir.exists())
         return
     from benchmarks.accuracy.runner import run_eval
 

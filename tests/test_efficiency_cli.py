@@ -31,7 +31,8 @@ def test_tiny_measured_run_rows_round_trip_through_pandas(capsys, tmp_path):
     assert code == 0 and payload["ok"]
     frame = load_frame(tmp_path / "run")
     assert len(frame) == len(payload["rows"])
-    assert set(frame["metric"]) == set(METRICS) - {"score", "truncated_fraction", "kl_to_teacher", "nll"}
+    not_efficiency = {"score", "truncated_fraction", "kl_to_teacher", "nll", "kl_to_full"}
+    assert set(frame["metric"]) == set(METRICS) - not_efficiency
     assert set(frame["source"]) == {"analytic", "measured"}
     assert (frame["benchmark"] == "efficiency").all() and set(frame["length"]) == {24, 48}
     assert frame.loc[frame["method"] == "full", "window"].isna().all()

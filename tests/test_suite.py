@@ -81,3 +81,17 @@ def test_cli_run_writes_report_and_json(tmp_path, capsys):
     assert payload["ok"] and payload["rows"] > 0
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert main(["run", "--suite", "nightly", "--json"]) == 2
+
+
+def test_lm_stage_is_in_the_suites_but_not_in_the_deterministic_gate(tmp_path):
+    from benchmarks.suite import _stages
+
+    quick = load_suite("quick")
+    assert quick.lm is not None and quick.lm.data == "paradise-lost" and max(quick.lm.lengths) >= 2048
+    assert "lm" in [name for name, _ in _stages(quick, deterministic=False)]
+    assert "lm" not in [name for name, _ in _stages(quick, deterministic=True)]
+    assert load_suite("full").lm is not None
+    path = tmp_path / "suite.toml"
+    path.write_text(TINY_SUITE + "\n[lm]\nlength = [64]\n")
+    with pytest.raises(UserError, match=r"suite.toml \[lm\]: .*length"):
+        load_suite(str(path))

@@ -4,6 +4,7 @@
       --lengths 2048,4096,8192 --depths 0,0.25,0.5,0.75,1 --n 4 --methods full,swa,ahn-gdn \
       --window 256 --sinks 32 --out runs/needle
   ahn-bench eval --benchmark lveval --data ~/LVEval --levels 16k --limit 20 --max-input-tokens 7500
+  ahn-bench eval --benchmark lm --lengths 2048 --window 256 --sinks 32     # NLL by position: benchmarks/lm
   ahn-bench score lveval outputs/my-model/               # official prediction dumps, scored here
   ahn-bench generate infinitebench --task passkey --tokens 4096 --depths 0,0.5,1 --n 5 --out passkey.jsonl
   accelerate launch --multi_gpu --num_processes 4 -m ahn_bench eval ... --out runs/x   # shards, merges
@@ -36,18 +37,22 @@ def register(subparsers) -> None:
 def _register_eval(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="LV-Eval / InfiniteBench accuracy of several methods on the same samples",
+        help="LV-Eval / InfiniteBench accuracy (lm: NLL by position) of several methods on the same samples",
         description="Evaluate methods on the same samples; one result row per sample plus aggregates.",
     )
-    p.add_argument("--benchmark", choices=sorted(BENCHMARKS))
-    p.add_argument("--data", help="directory of official .jsonl files, or 'generated' (synthetic, offline)")
+    p.add_argument("--benchmark", choices=sorted([*BENCHMARKS, "lm"]))
+    p.add_argument(
+        "--data",
+        help="directory of official .jsonl files, or 'generated' (synthetic, offline); "
+        "lm: a corpus name or a .txt/.jsonl file (default paradise-lost)",
+    )
     p.add_argument("--tasks", help="comma list (default: all; generated infinitebench: passkey,kv_retrieval)")
     p.add_argument("--methods", default=",".join(runner.DEFAULT_METHODS), help="comma list of ahn methods")
     p.add_argument("--model", default="smollm2-135m", help="ahn model name or local HF directory")
-    p.add_argument("--lengths", "--tokens", dest="lengths", help="generated data: prompt lengths in tokens")
+    p.add_argument("--lengths", "--tokens", dest="lengths", help="generated data and lm: lengths in tokens")
     p.add_argument("--depths", help="generated data: needle depths in [0,1] (default 0.5)")
     p.add_argument("--levels", help="LV-Eval: length levels, e.g. 16k,32k (default: all files present)")
-    p.add_argument("--n", type=int, default=1, help="generated data: samples per length and depth")
+    p.add_argument("--n", type=int, help="generated data: samples per length and depth (default 1; lm: 4)")
     p.add_argument("--limit", type=int, help="official data: first N records of each file")
     p.add_argument("--window", type=int, help="sliding window of the windowed methods (ahn default if unset)")
     p.add_argument("--sinks", type=int, help="attention sinks of the windowed methods (ahn default if unset)")
@@ -94,7 +99,7 @@ def config_from_args(args) -> runner.EvalConfig:
         lengths=parse_csv(args.lengths, int, "length"),
         depths=parse_csv(args.depths, float, "depth"),
         levels=parse_csv(args.levels, str, "level"),
-        n=args.n,
+        n=1 if args.n is None else args.n,
         limit=args.limit,
         seed=args.seed,
         haystack=args.haystack,
@@ -111,6 +116,10 @@ def config_from_args(args) -> runner.EvalConfig:
 
 
 def eval_command(args) -> dict[str, Any]:
+    if args.benchmark == "lm":
+        from benchmarks.lm.cli import lm_command
+
+        return lm_command(args)
     if args.merge:
         summary = runner.finalize(args.merge)
     elif not args.shard and runner.shard_from_env()[1] > 1:
