@@ -56,6 +56,12 @@ def _register_eval(subparsers) -> None:
     p.add_argument("--template", default="gpt4", choices=["gpt4", "completion"], help="InfiniteBench prompts")
     p.add_argument("--no-chat-template", dest="chat", action="store_false", help="feed the raw prompt")
     p.add_argument(
+        "--upstream",
+        action="store_true",
+        help="the official harness's protocol for open models: raw prompt, truncated to the benchmark's "
+        "upstream budget (LV-Eval 15500, InfiniteBench 131072 tokens) unless --max-input-tokens is given",
+    )
+    p.add_argument(
         "--haystack",
         default="auto",
         help="generated factrecall: auto (a prepared public-domain book if any, else noise), noise, a corpus "
@@ -106,6 +112,7 @@ def config_from_args(args) -> runner.EvalConfig:
         dtype=args.dtype,
         ahn_weights=args.ahn_weights,
         device=args.device,
+        upstream=args.upstream,
     )
 
 

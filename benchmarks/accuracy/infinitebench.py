@@ -51,6 +51,10 @@ MAX_NEW_TOKENS = {
     "code_debug": 5,
 }
 TEMPLATE_FAMILIES = ("gpt4", "completion")
+# src/eval_*.py truncate_by_tokens: head + tail token ids decoded once (truncation.py); open models are cut to
+# TRUNCATE_LEN = 128 * 1024 tokens and fed the raw prompt (`--upstream`).
+TRUNCATION_JOIN = "ids"
+UPSTREAM_MAX_INPUT_TOKENS = 128 * 1024
 _OPTS = "A. {OPTION_A}\nB. {OPTION_B}\nC. {OPTION_C}\nD. {OPTION_D}"
 _HIDDEN = "There is an important info hidden inside a lot of irrelevant text. "
 
@@ -125,6 +129,8 @@ MATH_CALC_PREAMBLE = (
     {"role": "user", "content": "1 + 2 - 4 - 10"},
     {"role": "assistant", "content": "[1, 3, -1, -11]"},
 )
+# eval_utils.create_msgs: every other GPT-4 prompt goes out after this system message (no full stop).
+GPT4_SYSTEM = ({"role": "system", "content": "You are a helpful assistant"},)
 _FUNC_CALL = re.compile(r"func_[0-9]+\(\-?[0-9]+\)")
 _MATH_TARGET = re.compile(r"The .+ of")
 
@@ -440,7 +446,7 @@ def build_prompt(sample: Sample, template: str = "gpt4") -> Prompt:
         # Upstream: the first greedy "The .+ of" match, lower-cased, minus its last 3 characters (" of").
         target = _MATH_TARGET.findall(r["input"])[0].lower()[:-3]
         fields["prefix"] = f"What is {target} in the following list?"
-    return Prompt(fmt.format(**fields))
+    return Prompt(fmt.format(**fields), GPT4_SYSTEM if template == "gpt4" else ())
 
 
 def score(sample: Sample, prediction: str) -> float:

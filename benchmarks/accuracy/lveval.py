@@ -20,6 +20,10 @@ from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_rec
 from benchmarks.accuracy.samples import Prompt, Sample, natural_key
 
 NAME = "lveval"
+# utils.truncate_prompt decodes the kept head and tail apart (truncation.py); prediction.py cuts every prompt
+# to --model-max-length 15500 tokens and, for models without a chat format, feeds it raw (`--upstream`).
+TRUNCATION_JOIN = "text"
+UPSTREAM_MAX_INPUT_TOKENS = 15500
 LEVELS = ("16k", "32k", "64k", "128k", "256k")
 
 # metrics.py ABANDON_WORDS_EN (38) / ABANDON_WORDS_ZH (85): words that do not count towards keyword recall.

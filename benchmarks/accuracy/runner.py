@@ -79,9 +79,16 @@ class EvalConfig:
         "shipped"  # "shipped" (repo's trained weights when present), "none" (untrained), a path
     )
     device: str = "auto"
+    # The official harness's protocol for open models: truncate to the benchmark's upstream budget (unless
+    # max_input_tokens is given) and feed the raw prompt. Resolved into `chat` / `max_input_tokens` here.
+    upstream: bool = False
 
     def __post_init__(self):
         bench = get_benchmark(self.benchmark)
+        if self.upstream:
+            self.chat = False
+            if self.max_input_tokens is None:
+                self.max_input_tokens = bench.UPSTREAM_MAX_INPUT_TOKENS
         generated = self.data == GENERATED
         if not self.tasks:
             self.tasks = list(bench.GENERATED_TASKS if generated else bench.TASKS)
@@ -331,7 +338,7 @@ def _evaluate_one(
     cfg, bench, sample, loaded, tokenizer, method, run_id, device, out, rank, world
 ) -> ResultRow:
     prompt = bench.build_prompt(sample, cfg.template)
-    enc = encode_prompt(tokenizer, prompt, cfg.max_input_tokens, chat=cfg.chat)
+    enc = encode_prompt(tokenizer, prompt, cfg.max_input_tokens, chat=cfg.chat, join=bench.TRUNCATION_JOIN)
     budget = bench.max_new_tokens(sample.task)
     if cfg.max_new_tokens is not None:
         budget = min(budget, cfg.max_new_tokens)
