@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 def _register_eval(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="LV-Eval / InfiniteBench accuracy of several methods on the same samples",
+        help="LV-Eval / InfiniteBench / RULER accuracy of several methods on the same samples",
         description="Evaluate methods on the same samples; one result row per sample plus aggregates.",
     )
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS))
@@ -178,7 +178,7 @@ def _prediction_files(benchmark: str, paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            pattern = "preds_*.jsonl" if benchmark == "infinitebench" else "*.jsonl"
+            pattern = get_benchmark(benchmark).PREDICTION_GLOB
             found = sorted(path.glob(pattern), key=lambda p: natural_key(p.name))
             if not found:
                 raise UserError(f"{path}: no {pattern} files")
@@ -203,8 +203,8 @@ def score_command(args) -> dict[str, Any]:
             if key in r:
                 print(f"    {key}: " + ", ".join(f"{k}: {v:.2f}" for k, v in r[key].items()))
     payload: dict[str, Any] = {"results": [{k: v for k, v in r.items() if k != "scores"} for r in results]}
-    if args.benchmark == "lveval":
-        payload["levels"] = get_benchmark("lveval").summarize(results)
+    if hasattr(bench, "summarize_scores"):  # LV-Eval: the per-level mean over subsets
+        payload["levels"] = bench.summarize_scores(results)
         for level, s in payload["levels"].items():
             print(f"overall {level}: {s['score']:.2f}  (mean of {s['n_subsets']} subsets)")
     return payload
@@ -214,19 +214,17 @@ def score_command(args) -> dict[str, Any]:
 def _register_generate(subparsers) -> None:
     p = subparsers.add_parser(
         "generate",
-        help="write synthetic records (InfiniteBench generators, LV-Eval factrecall) at token lengths",
+        help="write synthetic records (RULER, InfiniteBench generators, LV-Eval factrecall) at token lengths",
     )
     p.add_argument("benchmark", choices=sorted(BENCHMARKS))
-    p.add_argument(
-        "--task", required=True, help="passkey|number_string|kv_retrieval|math_find|math_calc|code_run"
-    )
+    p.add_argument("--task", required=True, help="a generated task of the benchmark, e.g. passkey, niah_single_1")
     p.add_argument("--tokens", required=True, help="prompt length(s) in tokens, comma list")
     p.add_argument("--depths", help="needle depths in [0,1] (needle tasks; default 0.5)")
     p.add_argument("--n", type=int, default=1, help="records per length and depth")
     p.add_argument("--out", required=True, help="output .jsonl file")
     p.add_argument("--tokenizer", default="smollm2-135m", help="ahn model name or local HF directory")
     p.add_argument(
-        "--haystack", default="auto", help="LV-Eval factrecall: auto, noise, a corpus name or a text file"
+        "--haystack", default="auto", help="factrecall, RULER essay tasks: auto, noise, a corpus name or a text file"
     )
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(handler=generate_command)
@@ -234,20 +232,17 @@ def _register_generate(subparsers) -> None:
 
 def generate_command(args) -> dict[str, Any]:
     import ahn
-    from benchmarks.accuracy import generators
 
+    bench = get_benchmark(args.benchmark)
     lengths = parse_csv(args.tokens, int, "token length")
     depths = parse_csv(args.depths, float, "depth")
     out = Path(args.out)
     if out.exists():
         raise UserError(f"{out} exists; choose another --out")
     tokenizer = ahn.load_tokenizer(args.tokenizer)
-    if args.benchmark == "infinitebench":
-        records = generators.infinitebench(tokenizer, args.task, lengths, depths, args.n, seed=args.seed)
-    else:
-        records = generators.factrecall(
-            tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack
-        )
+    if not hasattr(bench, "generate_records"):
+        raise UserError(f"{args.benchmark} has no synthetic tasks")
+    records = bench.generate_records(tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack)
     write_jsonl(out, records)
     print(f"{out}: {len(records)} {args.task} records at {', '.join(map(str, lengths))} tokens")
     return {"out": str(out), "records": len(records), "task": args.task, "lengths": lengths}

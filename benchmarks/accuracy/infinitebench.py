@@ -35,6 +35,8 @@ TASKS = (
     "code_debug",
 )
 GENERATED_TASKS = ("passkey", "number_string", "kv_retrieval", "math_find", "math_calc", "code_run")
+DEFAULT_GENERATED_TASKS = ("passkey", "kv_retrieval")
+PREDICTION_GLOB = "preds_*.jsonl"  # eval_*.py writes preds_{task}.jsonl
 DEPTH_TASKS = ("passkey", "number_string", "kv_retrieval")  # tasks whose needle sits at a chosen depth
 MAX_NEW_TOKENS = {
     "passkey": 6,
@@ -400,6 +402,13 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
         for i, (_, record) in enumerate(records[:limit] if limit else records):
             samples.append(Sample(NAME, task, str(i), 0, record))
     return samples
+
+
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack=None) -> list[dict]:
+    """`ahn-bench generate infinitebench`: records in the official format (generators.infinitebench)."""
+    from benchmarks.accuracy import generators
+
+    return generators.infinitebench(tokenizer, task, lengths, depths, n, seed=seed)
 
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:

@@ -151,6 +151,8 @@ SUBSETS: dict[str, Subset] = {
 }
 TASKS = tuple(SUBSETS)
 GENERATED_TASKS = ("factrecall_en", "factrecall_zh")
+DEFAULT_GENERATED_TASKS = GENERATED_TASKS
+PREDICTION_GLOB = "*.jsonl"  # prediction.py writes {subset}_{level}.jsonl
 
 
 def subset_spec(name: str) -> Subset:
@@ -224,6 +226,18 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
             for i, (_, record) in enumerate(records[:limit] if limit else records):
                 samples.append(Sample(NAME, subset, f"{level}/{i}", level_length(level), record, level=level))
     return samples
+
+
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack="auto") -> list[dict]:
+    """`ahn-bench generate lveval`: factrecall records in the LV-Eval format (generators.factrecall)."""
+    from benchmarks.accuracy import generators
+
+    return generators.factrecall(tokenizer, task, lengths, depths, n, seed, haystack)
+
+
+def task_from_file(path) -> str | None:
+    subset = split_file_name(path)[0]
+    return subset if subset in SUBSETS else None
 
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:
@@ -304,7 +318,7 @@ def score_file(path, subset: str | None = None, **_) -> dict:
     }
 
 
-def summarize(results: list[dict]) -> dict:
+def summarize_scores(results: list[dict]) -> dict:
     """Per-level overall score: the unweighted mean of the per-subset scores at that level (the README's
     "overall"; upstream has no aggregation code). Reports which subsets each level averages over."""
     by_level: dict[str, dict[str, float]] = {}

@@ -91,9 +91,7 @@ class EvalConfig:
                 self.max_input_tokens = bench.UPSTREAM_MAX_INPUT_TOKENS
         generated = self.data == GENERATED
         if not self.tasks:
-            self.tasks = list(bench.GENERATED_TASKS if generated else bench.TASKS)
-            if generated and self.benchmark == "infinitebench":
-                self.tasks = ["passkey", "kv_retrieval"]
+            self.tasks = list(bench.DEFAULT_GENERATED_TASKS if generated else bench.TASKS)
         known = bench.GENERATED_TASKS if generated else bench.TASKS
         bad = [t for t in self.tasks if t not in known]
         if bad:
@@ -436,11 +434,11 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
     for path in out.glob("rows.rank*.jsonl"):
         path.unlink()
     position = {(r.method, r.extra["sample_id"], r.task): i for i, r in enumerate(rows)}
-    _finalize_predictions(out, position)
+    _finalize_predictions(out, position, bench)
     return summarize(rows, aggregates, out)
 
 
-def _finalize_predictions(out: Path, position: dict) -> None:
+def _finalize_predictions(out: Path, position: dict, bench) -> None:
     root = out / PREDICTIONS_DIR
     if not root.is_dir():
         return
@@ -454,7 +452,7 @@ def _finalize_predictions(out: Path, position: dict) -> None:
             for path in sorted(paths):
                 for _, record in iter_jsonl(path):
                     latest[record["sample_id"]] = record
-            task, method = _task_of_prediction_file(base), method_dir.name
+            task, method = bench.task_from_file(base), method_dir.name
             last = len(position)
             records = sorted(
                 latest.values(),
@@ -466,12 +464,6 @@ def _finalize_predictions(out: Path, position: dict) -> None:
             for path in paths:
                 path.unlink()
             write_jsonl(method_dir / base, records)
-
-
-def _task_of_prediction_file(name: str) -> str:
-    from benchmarks.accuracy import infinitebench, lveval
-
-    return infinitebench.task_from_file(name) or lveval.split_file_name(name)[0]
 
 
 def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:

@@ -28,6 +28,7 @@ FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 BENCHMARKS = {
     "lveval": "benchmarks.accuracy.lveval",
     "infinitebench": "benchmarks.accuracy.infinitebench",
+    "ruler": "benchmarks.accuracy.ruler",
 }
 
 
@@ -45,10 +46,13 @@ class Sample:
 @dataclass(frozen=True)
 class Prompt:
     """`text` is what gets middle-truncated; `preamble` are chat turns that go before it, untruncated
-    (InfiniteBench's GPT-4 math_calc prompt has a system persona and a one-shot exchange)."""
+    (InfiniteBench's GPT-4 math_calc prompt has a system persona and a one-shot exchange); `answer_prefix`
+    starts the model's reply: it follows the chat template's generation prompt (RULER pred/call_api.py
+    feeds `input + answer_prefix`, data/template.py puts the prefix after the model's template)."""
 
     text: str
     preamble: tuple[dict[str, str], ...] = ()
+    answer_prefix: str = ""
 
 
 def get_benchmark(name: str):

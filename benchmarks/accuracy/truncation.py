@@ -72,10 +72,10 @@ def encode_prompt(
     """Truncate the prompt text in the middle, chat-wrap it if asked and possible, and tokenize."""
     text, before, truncated = middle_truncate(tokenizer, prompt.text, max_tokens, join)
     if chat and has_chat_template(tokenizer):
-        final = chat_wrap(tokenizer, prompt, text)
+        final = chat_wrap(tokenizer, prompt, text) + prompt.answer_prefix
         ids = tokenizer.encode(final, add_special_tokens=False)  # the template carries the special tokens
     else:
         # No template: the raw prompt as upstream's default build_chat; a preamble is joined as plain text.
-        final = "\n\n".join([*(m["content"] for m in prompt.preamble), text])
+        final = "\n\n".join([*(m["content"] for m in prompt.preamble), text]) + prompt.answer_prefix
         ids = tokenizer.encode(final, add_special_tokens=True)
     return EncodedPrompt(list(ids), final, before, truncated)
