@@ -318,6 +318,9 @@ def score_file(path, subset: str | None = None, **_) -> dict:
     }
 
 
+SUMMARY_KEY = "levels"
+
+
 def summarize_scores(results: list[dict]) -> dict:
     """Per-level overall score: the unweighted mean of the per-subset scores at that level (the README's
     "overall"; upstream has no aggregation code). Reports which subsets each level averages over."""

@@ -490,6 +490,14 @@ def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
         if length and level is not None:
             extra["level"] = level
         out.append(_aggregate(members[0], task, length, fmean(r.value for r in members), extra))
+    named = getattr(get_benchmark(benchmark), "NAMED_AGGREGATES", {})
+    per_task = {(r.method, r.task): r for r in out if not r.length and "depth" not in r.extra}
+    for name, members in named.items():  # e.g. LongBench's paper-6: the mean of the per-task means
+        for method in dict.fromkeys(m for m, _ in per_task):
+            found = [per_task[(method, t)] for t in members if (method, t) in per_task]
+            if len(found) == len(members):
+                extra = {"aggregate": "mean", "over": "tasks", "n": len(found), "tasks": list(members)}
+                out.append(_aggregate(found[0], name, 0, fmean(r.value for r in found), extra))
     if benchmark == "lveval":
         # README "overall": per level, the unweighted mean of the subsets' scores.
         per_subset = {(r.method, r.length, r.task): r for r in out if r.length and "depth" not in r.extra}

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "lveval": "benchmarks.accuracy.lveval",
     "infinitebench": "benchmarks.accuracy.infinitebench",
     "ruler": "benchmarks.accuracy.ruler",
+    "longbench": "benchmarks.accuracy.longbench",
 }
 
 
@@ -53,6 +54,7 @@ class Prompt:
     text: str
     preamble: tuple[dict[str, str], ...] = ()
     answer_prefix: str = ""
+    raw: bool = False  # never chat-wrapped (LongBench pred.py: few-shot and code-completion datasets)
 
 
 def get_benchmark(name: str):

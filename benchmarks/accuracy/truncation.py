@@ -71,7 +71,7 @@ def encode_prompt(
 ) -> EncodedPrompt:
     """Truncate the prompt text in the middle, chat-wrap it if asked and possible, and tokenize."""
     text, before, truncated = middle_truncate(tokenizer, prompt.text, max_tokens, join)
-    if chat and has_chat_template(tokenizer):
+    if chat and not prompt.raw and has_chat_template(tokenizer):
         final = chat_wrap(tokenizer, prompt, text) + prompt.answer_prefix
         ids = tokenizer.encode(final, add_special_tokens=False)  # the template carries the special tokens
     else:
