@@ -1,4 +1,4 @@
-"""The three departures from the official harnesses that a differential check found, now closed or one flag away."""
+"""Three departures from the official harnesses (found by a differential check): two closed, one a flag."""
 
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -21,7 +21,7 @@ TEXT = " ".join(f"word{i}" for i in range(300))
 
 @pytest.fixture(scope="module")
 def sentencepiece_like():
-    """A word-level tokenizer with SentencePiece's metaspace: a token decoded first loses its leading space."""
+    """A word-level tokenizer with SentencePiece's metaspace: a token decoded first loses its space."""
     vocab = {"<unk>": 0, **{f"\u2581word{i}": i + 1 for i in range(300)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -47,7 +47,8 @@ def test_infinitebench_gpt4_prompts_carry_the_system_message(tok):
     assert gpt4.preamble == ({"role": "system", "content": "You are a helpful assistant"},)
     assert ib.build_prompt(sample, "completion").preamble == ()
     enc = encode_prompt(tok, gpt4, None, chat=True)
-    assert enc.text.startswith("<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\n")
+    system = "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n"
+    assert enc.text.startswith(system + "<|im_start|>user\n")
 
 
 @pytest.mark.parametrize("name, budget", [("lveval", 15500), ("infinitebench", 128 * 1024)])

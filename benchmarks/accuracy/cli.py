@@ -59,7 +59,8 @@ def _register_eval(subparsers) -> None:
         "--upstream",
         action="store_true",
         help="the official harness's protocol for open models: raw prompt, truncated to the benchmark's "
-        "upstream budget (LV-Eval 15500, InfiniteBench 131072 tokens) unless --max-input-tokens is given",
+        "upstream budget (LV-Eval 15500, InfiniteBench 131072, LongBench 31500 tokens; RULER none) unless "
+        "--max-input-tokens is given",
     )
     p.add_argument(
         "--haystack",
@@ -219,14 +220,14 @@ def _register_generate(subparsers) -> None:
         help="write synthetic records (RULER, InfiniteBench generators, LV-Eval factrecall) at token lengths",
     )
     p.add_argument("benchmark", choices=sorted(BENCHMARKS))
-    p.add_argument("--task", required=True, help="a generated task of the benchmark, e.g. passkey, niah_single_1")
+    p.add_argument("--task", required=True, help="a generated task, e.g. passkey, niah_single_1")
     p.add_argument("--tokens", required=True, help="prompt length(s) in tokens, comma list")
     p.add_argument("--depths", help="needle depths in [0,1] (needle tasks; default 0.5)")
     p.add_argument("--n", type=int, default=1, help="records per length and depth")
     p.add_argument("--out", required=True, help="output .jsonl file")
     p.add_argument("--tokenizer", default="smollm2-135m", help="ahn model name or local HF directory")
     p.add_argument(
-        "--haystack", default="auto", help="factrecall, RULER essay tasks: auto, noise, a corpus name or a text file"
+        "--haystack", default="auto", help="factrecall, RULER essay tasks: auto, noise, corpus or text file"
     )
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(handler=generate_command)

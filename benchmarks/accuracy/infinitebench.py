@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
+from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS
 from benchmarks.accuracy.jsonl import RecordError, need, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
 
@@ -34,10 +36,8 @@ TASKS = (
     "code_run",
     "code_debug",
 )
-GENERATED_TASKS = ("passkey", "number_string", "kv_retrieval", "math_find", "math_calc", "code_run")
 DEFAULT_GENERATED_TASKS = ("passkey", "kv_retrieval")
 PREDICTION_GLOB = "preds_*.jsonl"  # eval_*.py writes preds_{task}.jsonl
-DEPTH_TASKS = ("passkey", "number_string", "kv_retrieval")  # tasks whose needle sits at a chosen depth
 MAX_NEW_TOKENS = {
     "passkey": 6,
     "number_string": 12,
@@ -404,24 +404,27 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
     return samples
 
 
-def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack=None) -> list[dict]:
-    """`ahn-bench generate infinitebench`: records in the official format (generators.infinitebench)."""
-    from benchmarks.accuracy import generators
+def _gpt4_prompt_text(task: str):
+    return lambda record: build_prompt(Sample(NAME, task, "", 0, record), "gpt4").text
 
-    return generators.infinitebench(tokenizer, task, lengths, depths, n, seed=seed)
+
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack=None) -> list[dict]:
+    """`ahn-bench generate infinitebench`: records in the official format, each sized by its GPT-4-family
+    prompt (generators.infinitebench)."""
+    if task not in GENERATED_TASKS:
+        raise UserError(f"cannot generate {task!r}; generated tasks: {', '.join(GENERATED_TASKS)}")
+    return generators.infinitebench(tokenizer, task, lengths, depths, n, seed, prompt_text=_gpt4_prompt_text(task))
 
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:
     """Synthetic samples from generators.py, in the official record format plus length/depth fields."""
-    from benchmarks.accuracy import generators
-
     samples = []
     for task in tasks:
         if task not in GENERATED_TASKS:
             raise UserError(
                 f"InfiniteBench task {task!r} cannot be generated; generated: {', '.join(GENERATED_TASKS)}"
             )
-        for record in generators.infinitebench(tokenizer, task, lengths, depths, n, seed=seed):
+        for record in generate_records(tokenizer, task, lengths, depths, n, seed):
             depth = record.get("depth")
             sid = (
                 f"L{record['length']}-"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.samples import Prompt, Sample, natural_key
@@ -228,11 +229,13 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
     return samples
 
 
-def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack="auto") -> list[dict]:
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack=None) -> list[dict]:
     """`ahn-bench generate lveval`: factrecall records in the LV-Eval format (generators.factrecall)."""
-    from benchmarks.accuracy import generators
 
-    return generators.factrecall(tokenizer, task, lengths, depths, n, seed, haystack)
+    def prompt_text(record: dict) -> str:
+        return build_prompt(Sample(NAME, task, "", 0, record)).text
+
+    return generators.factrecall(tokenizer, task, lengths, depths, n, seed, haystack, prompt_text=prompt_text)
 
 
 def task_from_file(path) -> str | None:
@@ -242,17 +245,13 @@ def task_from_file(path) -> str | None:
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:
     """LV-Eval-format factrecall samples at token lengths (the only LV-Eval subsets that can be synthesised)."""
-    from benchmarks.accuracy import generators
-
     samples = []
     for task in tasks:
         if task not in GENERATED_TASKS:
             raise UserError(
                 f"LV-Eval subset {task!r} cannot be generated; generated: {', '.join(GENERATED_TASKS)}"
             )
-        for record in generators.factrecall(
-            tokenizer, task, lengths, depths, n, seed=seed, haystack=haystack
-        ):
+        for record in generate_records(tokenizer, task, lengths, depths, n, seed, haystack):
             sid = f"L{record['tokens']}-d{record['depth']:g}-{record['repeat']}"
             samples.append(Sample(NAME, task, sid, record["tokens"], record, depth=record["depth"]))
     return samples
@@ -319,6 +318,7 @@ def score_file(path, subset: str | None = None, **_) -> dict:
 
 
 SUMMARY_KEY = "levels"
+OVERALL_PER_LENGTH = True  # runner.aggregate_rows: task "overall" per level, the mean over subsets
 
 
 def summarize_scores(results: list[dict]) -> dict:

@@ -64,7 +64,8 @@ def score(sample: Sample, prediction: str) -> float:
 # ---------------------------------------------------------------------------------------------- samples
 def _sample(task: str, record: dict, sample_id: str) -> Sample:
     depth = record.get("depth")
-    return Sample(NAME, task, sample_id, int(record.get("tokens") or record.get("length") or 0), record, depth=depth)
+    length = int(record.get("tokens") or record.get("length") or 0)  # requested, else RULER's own length
+    return Sample(NAME, task, sample_id, length, record, depth=depth)
 
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack="auto") -> list[Sample]:

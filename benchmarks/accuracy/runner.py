@@ -498,8 +498,8 @@ def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
             if len(found) == len(members):
                 extra = {"aggregate": "mean", "over": "tasks", "n": len(found), "tasks": list(members)}
                 out.append(_aggregate(found[0], name, 0, fmean(r.value for r in found), extra))
-    if benchmark == "lveval":
-        # README "overall": per level, the unweighted mean of the subsets' scores.
+    if getattr(get_benchmark(benchmark), "OVERALL_PER_LENGTH", False):
+        # LV-Eval README "overall": per level, the unweighted mean of the subsets' scores.
         per_subset = {(r.method, r.length, r.task): r for r in out if r.length and "depth" not in r.extra}
         levels: dict[tuple[str, int], list[ResultRow]] = {}
         for (method, length, _), row in per_subset.items():
