@@ -65,7 +65,7 @@ def recover(task, record):
 @pytest.mark.parametrize("task", ib.GENERATED_TASKS)
 def test_infinitebench_generator_length_and_answer(tok, task):
     depths = [0.0, 0.5, 1.0] if task in ib.DEPTH_TASKS else None
-    records = g.infinitebench(tok, task, LENGTHS, depths, n=2, seed=7)
+    records = ib.generate_records(tok, task, LENGTHS, depths, n=2, seed=7)
     assert len(records) == len(LENGTHS) * (3 if depths else 1) * 2
     for record in records:
         assert set(record) >= {"id", "context", "input", "answer", "options", "length", "repeat"}
@@ -82,19 +82,19 @@ def test_infinitebench_generator_length_and_answer(tok, task):
 
 def test_needle_depth_places_the_needle(tok):
     for depth in (0.0, 0.25, 0.5, 0.75, 1.0):
-        record = g.infinitebench(tok, "passkey", [4096], [depth], n=1)[0]
+        record = ib.generate_records(tok, "passkey", [4096], [depth], n=1)[0]
         ctx = record["context"]
         at = ctx.index("The pass key is") / len(ctx)
         assert abs(at - depth) < 0.02, (depth, at)
-    record = g.infinitebench(tok, "kv_retrieval", [4096], [0.0], n=1)[0]
+    record = ib.generate_records(tok, "kv_retrieval", [4096], [0.0], n=1)[0]
     key = re.search(r'Key: "([0-9a-f-]+)"', record["input"]).group(1)
     assert record["context"].startswith(f'JSON data:\n{{"{key}"')
 
 
 def test_generators_are_deterministic_and_seeded(tok):
-    a = g.infinitebench(tok, "number_string", [1024], [0.5], n=3, seed=1)
-    b = g.infinitebench(tok, "number_string", [1024], [0.5], n=3, seed=1)
-    c = g.infinitebench(tok, "number_string", [1024], [0.5], n=3, seed=2)
+    a = ib.generate_records(tok, "number_string", [1024], [0.5], n=3, seed=1)
+    b = ib.generate_records(tok, "number_string", [1024], [0.5], n=3, seed=1)
+    c = ib.generate_records(tok, "number_string", [1024], [0.5], n=3, seed=2)
     assert a == b and a != c
     for record in a:  # five digits, five of them duplicated in place: ten digits
         assert re.fullmatch(r"\d{10}", record["answer"][0])
@@ -102,7 +102,7 @@ def test_generators_are_deterministic_and_seeded(tok):
 
 @pytest.mark.parametrize("task", ["factrecall_en", "factrecall_zh"])
 def test_factrecall_generator(tok, task, tmp_path):
-    records = g.factrecall(tok, task, LENGTHS, [0.0, 0.5, 1.0], n=1, seed=3)
+    records = lv.generate_records(tok, task, LENGTHS, [0.0, 0.5, 1.0], n=1, seed=3)
     for record in records:
         lv.validate_record(record)
         got = prompt_tokens(tok, task, record)
@@ -120,7 +120,7 @@ def test_factrecall_generator(tok, task, tmp_path):
     text.write_text(
         "It was a bright cold day in April. The clocks were striking thirteen!\n\nA new paragraph.\n"
     )
-    record = g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack=text)[0]
+    record = lv.generate_records(tok, "factrecall_en", [1024], [0.5], 1, haystack=text)[0]
     assert "The clocks were striking thirteen!" in record["context"] and record["haystack"] == str(text)
 
 
@@ -143,14 +143,14 @@ def test_generate_cli_writes_official_records(tok, tmp_path, monkeypatch, capsys
 def test_auto_haystack_uses_a_prepared_public_domain_book_else_noise(tok, tmp_path, monkeypatch):
     monkeypatch.setenv("AHN_BENCH_CACHE", str(tmp_path))
     assert g.resolve_haystack("auto", "en") is None  # nothing prepared: the noise haystack
-    record = g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack="auto")[0]
+    record = lv.generate_records(tok, "factrecall_en", [1024], [0.5], 1, haystack="auto")[0]
     assert record["haystack"] == "noise" and "The grass is green." in record["context"]
     (tmp_path / "corpora").mkdir()
     book = {"title": "alice", "text": "Alice was beginning to get very tired of sitting by her sister. " * 50}
     (tmp_path / "corpora" / "alice.jsonl").write_text(json.dumps(book) + "\n")
     assert g.resolve_haystack("auto", "en") == "alice" and g.resolve_haystack("auto", "zh") is None
-    record = g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack="auto")[0]
+    record = lv.generate_records(tok, "factrecall_en", [1024], [0.5], 1, haystack="auto")[0]
     assert record["haystack"] == "alice" and "Alice was beginning" in record["context"]
     assert abs(prompt_tokens(tok, "factrecall_en", record) - 1024) <= 0.02 * 1024
     with pytest.raises(UserError, match="no such haystack"):
-        g.factrecall(tok, "factrecall_en", [1024], [0.5], 1, haystack=str(tmp_path / "missing.txt"))
+        lv.generate_records(tok, "factrecall_en", [1024], [0.5], 1, haystack=str(tmp_path / "missing.txt"))

@@ -37,7 +37,8 @@ def register(subparsers) -> None:
 def _register_eval(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="LV-Eval / InfiniteBench accuracy (lm: NLL by position) of several methods on the same samples",
+        help="LV-Eval / InfiniteBench / RULER / LongBench accuracy (lm: NLL by position) of several methods "
+        "on the same samples",
         description="Evaluate methods on the same samples; one result row per sample plus aggregates.",
     )
     p.add_argument("--benchmark", choices=sorted([*BENCHMARKS, "lm"]))
@@ -60,6 +61,13 @@ def _register_eval(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, help="cap on the official per-task generation budget")
     p.add_argument("--template", default="gpt4", choices=["gpt4", "completion"], help="InfiniteBench prompts")
     p.add_argument("--no-chat-template", dest="chat", action="store_false", help="feed the raw prompt")
+    p.add_argument(
+        "--upstream",
+        action="store_true",
+        help="the official harness's protocol for open models: raw prompt, truncated to the benchmark's "
+        "upstream budget (LV-Eval 15500, InfiniteBench 131072, LongBench 31500 tokens; RULER none) unless "
+        "--max-input-tokens is given",
+    )
     p.add_argument(
         "--haystack",
         default="auto",
@@ -112,6 +120,7 @@ def config_from_args(args) -> runner.EvalConfig:
         dtype=args.dtype,
         ahn_weights=args.ahn_weights,
         device=args.device,
+        upstream=args.upstream,
     )
 
 
@@ -208,7 +217,7 @@ def _prediction_files(benchmark: str, paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            pattern = "preds_*.jsonl" if benchmark == "infinitebench" else "*.jsonl"
+            pattern = get_benchmark(benchmark).PREDICTION_GLOB
             found = sorted(path.glob(pattern), key=lambda p: natural_key(p.name))
             if not found:
                 raise UserError(f"{path}: no {pattern} files")
@@ -233,10 +242,12 @@ def score_command(args) -> dict[str, Any]:
             if key in r:
                 print(f"    {key}: " + ", ".join(f"{k}: {v:.2f}" for k, v in r[key].items()))
     payload: dict[str, Any] = {"results": [{k: v for k, v in r.items() if k != "scores"} for r in results]}
-    if args.benchmark == "lveval":
-        payload["levels"] = get_benchmark("lveval").summarize(results)
-        for level, s in payload["levels"].items():
-            print(f"overall {level}: {s['score']:.2f}  (mean of {s['n_subsets']} subsets)")
+    if hasattr(bench, "summarize_scores"):  # LV-Eval: per-level means; LongBench: the paper's six
+        key = getattr(bench, "SUMMARY_KEY", "aggregates")
+        payload[key] = bench.summarize_scores(results)
+        for name, s in payload[key].items():
+            n = s.get("n_subsets", s.get("n_datasets"))
+            print(f"overall {name}: {s['score']:.2f}  (mean of {n})")
     return payload
 
 
@@ -244,19 +255,17 @@ def score_command(args) -> dict[str, Any]:
 def _register_generate(subparsers) -> None:
     p = subparsers.add_parser(
         "generate",
-        help="write synthetic records (InfiniteBench generators, LV-Eval factrecall) at token lengths",
+        help="write synthetic records (RULER, InfiniteBench generators, LV-Eval factrecall) at token lengths",
     )
     p.add_argument("benchmark", choices=sorted(BENCHMARKS))
-    p.add_argument(
-        "--task", required=True, help="passkey|number_string|kv_retrieval|math_find|math_calc|code_run"
-    )
+    p.add_argument("--task", required=True, help="a generated task, e.g. passkey, niah_single_1")
     p.add_argument("--tokens", required=True, help="prompt length(s) in tokens, comma list")
     p.add_argument("--depths", help="needle depths in [0,1] (needle tasks; default 0.5)")
     p.add_argument("--n", type=int, default=1, help="records per length and depth")
     p.add_argument("--out", required=True, help="output .jsonl file")
     p.add_argument("--tokenizer", default="smollm2-135m", help="ahn model name or local HF directory")
     p.add_argument(
-        "--haystack", default="auto", help="LV-Eval factrecall: auto, noise, a corpus name or a text file"
+        "--haystack", default="auto", help="factrecall, RULER essay tasks: auto, noise, corpus or text file"
     )
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(handler=generate_command)
@@ -264,20 +273,17 @@ def _register_generate(subparsers) -> None:
 
 def generate_command(args) -> dict[str, Any]:
     import ahn
-    from benchmarks.accuracy import generators
 
+    bench = get_benchmark(args.benchmark)
     lengths = parse_csv(args.tokens, int, "token length")
     depths = parse_csv(args.depths, float, "depth")
     out = Path(args.out)
     if out.exists():
         raise UserError(f"{out} exists; choose another --out")
     tokenizer = ahn.load_tokenizer(args.tokenizer)
-    if args.benchmark == "infinitebench":
-        records = generators.infinitebench(tokenizer, args.task, lengths, depths, args.n, seed=args.seed)
-    else:
-        records = generators.factrecall(
-            tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack
-        )
+    if not hasattr(bench, "generate_records"):
+        raise UserError(f"{args.benchmark} has no synthetic tasks")
+    records = bench.generate_records(tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack)
     write_jsonl(out, records)
     print(f"{out}: {len(records)} {args.task} records at {', '.join(map(str, lengths))} tokens")
     return {"out": str(out), "records": len(records), "task": args.task, "lengths": lengths}

@@ -128,22 +128,15 @@ def _rng(seed: int, *parts: Any) -> random.Random:
     return random.Random("-".join(str(p) for p in (seed, *parts)))
 
 
-def _prompt_tokens(tokenizer, task: str, record: dict) -> int:
-    """Tokens of the record's default prompt (GPT-4 family / LV-Eval template), before any chat template."""
-    from benchmarks.accuracy import infinitebench, lveval
-    from benchmarks.accuracy.samples import Sample
-
-    if task.startswith("factrecall"):
-        prompt = lveval.build_prompt(Sample("lveval", task, "", 0, record))
-    else:
-        prompt = infinitebench.build_prompt(Sample("infinitebench", task, "", 0, record), "gpt4")
-    return count_tokens(tokenizer, prompt.text)
+# A record's prompt text (the benchmark's default template, before any chat template). The benchmark module
+# passes it in, so that this module never imports a benchmark (they import it: no import loop).
+PromptText = Callable[[dict], str]
 
 
-def _checked(tokenizer, task: str, record: dict, target: int) -> dict:
+def _checked(tokenizer, task: str, record: dict, target: int, prompt_text: PromptText) -> dict:
     """The record, with a warning when the task's granularity (one noise line, one key-value pair, ...)
     keeps it further than 2 % from the target: that happens only for very short targets."""
-    got = _prompt_tokens(tokenizer, task, record)
+    got = count_tokens(tokenizer, prompt_text(record))
     if abs(got - target) > 0.02 * target:
         warnings.warn(f"{task}: the closest record to {target} tokens has {got}", stacklevel=3)
     return record
@@ -294,11 +287,15 @@ def _code_run_record(seed: float, functions: int, layers: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- InfiniteBench
-def infinitebench(tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42) -> list[dict]:
+GENERATED_TASKS = ("passkey", "number_string", "kv_retrieval", "math_find", "math_calc", "code_run")
+DEPTH_TASKS = ("passkey", "number_string", "kv_retrieval")  # tasks whose needle sits at a chosen depth
+
+
+def infinitebench(
+    tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, *, prompt_text: PromptText
+) -> list[dict]:
     """Records for one task over lengths x depths x n (depth only for passkey, number_string, kv_retrieval),
     each with `length` (requested tokens), `depth` (or absent) and `repeat` besides the official fields."""
-    from benchmarks.accuracy.infinitebench import DEPTH_TASKS, GENERATED_TASKS
-
     if task not in GENERATED_TASKS:
         raise UserError(f"cannot generate {task!r}; generated tasks: {', '.join(GENERATED_TASKS)}")
     lengths, depths = _check_grid(lengths, depths, n)
@@ -311,12 +308,12 @@ def infinitebench(tokenizer, task: str, lengths, depths=None, n: int = 1, seed: 
                 rng = _rng(seed, task, length, depth, i)
                 build = _builder(task, rng, depth, i)
                 size = fit_size(
-                    lambda s, b=build: _prompt_tokens(tokenizer, task, b(s)), length, _MIN_SIZE[task], guess
+                    lambda s, b=build: count_tokens(tokenizer, prompt_text(b(s))), length, _MIN_SIZE[task], guess
                 )
                 guess = size
                 record = {
                     "id": len(records),
-                    **_checked(tokenizer, task, build(size), length),
+                    **_checked(tokenizer, task, build(size), length, prompt_text),
                     "length": length,
                     "repeat": i,
                 }
@@ -426,7 +423,8 @@ def _words(text: str, language: str) -> int:
 
 
 def factrecall(
-    tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, haystack=None
+    tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, haystack=None, *,
+    prompt_text: PromptText,
 ) -> list[dict]:
     """LV-Eval-format factrecall records: the needle fact at `depth`, the confusing facts at random other
     places, in a haystack of noise lines or natural text (`haystack`: "auto", "noise", a corpus name or a
@@ -470,9 +468,9 @@ def factrecall(
                         "confusing_facts": [c.strip() for c in spec["confusing"]],
                     }
 
-                size = fit_size(lambda s, b=build: _prompt_tokens(tokenizer, task, b(s)), length, 0, guess)
+                size = fit_size(lambda s, b=build: count_tokens(tokenizer, prompt_text(b(s))), length, 0, guess)
                 guess = size
-                record = _checked(tokenizer, task, build(size), length)
+                record = _checked(tokenizer, task, build(size), length, prompt_text)
                 record.update(tokens=length, depth=depth, repeat=i, haystack=source)
                 records.append(record)
     return records

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
+from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS
 from benchmarks.accuracy.jsonl import RecordError, need, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
 
@@ -34,8 +36,8 @@ TASKS = (
     "code_run",
     "code_debug",
 )
-GENERATED_TASKS = ("passkey", "number_string", "kv_retrieval", "math_find", "math_calc", "code_run")
-DEPTH_TASKS = ("passkey", "number_string", "kv_retrieval")  # tasks whose needle sits at a chosen depth
+DEFAULT_GENERATED_TASKS = ("passkey", "kv_retrieval")
+PREDICTION_GLOB = "preds_*.jsonl"  # eval_*.py writes preds_{task}.jsonl
 MAX_NEW_TOKENS = {
     "passkey": 6,
     "number_string": 12,
@@ -51,6 +53,10 @@ MAX_NEW_TOKENS = {
     "code_debug": 5,
 }
 TEMPLATE_FAMILIES = ("gpt4", "completion")
+# src/eval_*.py truncate_by_tokens: head + tail token ids decoded once (truncation.py); open models are cut to
+# TRUNCATE_LEN = 128 * 1024 tokens and fed the raw prompt (`--upstream`).
+TRUNCATION_JOIN = "ids"
+UPSTREAM_MAX_INPUT_TOKENS = 128 * 1024
 _OPTS = "A. {OPTION_A}\nB. {OPTION_B}\nC. {OPTION_C}\nD. {OPTION_D}"
 _HIDDEN = "There is an important info hidden inside a lot of irrelevant text. "
 
@@ -125,6 +131,8 @@ MATH_CALC_PREAMBLE = (
     {"role": "user", "content": "1 + 2 - 4 - 10"},
     {"role": "assistant", "content": "[1, 3, -1, -11]"},
 )
+# eval_utils.create_msgs: every other GPT-4 prompt goes out after this system message (no full stop).
+GPT4_SYSTEM = ({"role": "system", "content": "You are a helpful assistant"},)
 _FUNC_CALL = re.compile(r"func_[0-9]+\(\-?[0-9]+\)")
 _MATH_TARGET = re.compile(r"The .+ of")
 
@@ -396,17 +404,27 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
     return samples
 
 
+def _gpt4_prompt_text(task: str):
+    return lambda record: build_prompt(Sample(NAME, task, "", 0, record), "gpt4").text
+
+
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack=None) -> list[dict]:
+    """`ahn-bench generate infinitebench`: records in the official format, each sized by its GPT-4-family
+    prompt (generators.infinitebench)."""
+    if task not in GENERATED_TASKS:
+        raise UserError(f"cannot generate {task!r}; generated tasks: {', '.join(GENERATED_TASKS)}")
+    return generators.infinitebench(tokenizer, task, lengths, depths, n, seed, prompt_text=_gpt4_prompt_text(task))
+
+
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:
     """Synthetic samples from generators.py, in the official record format plus length/depth fields."""
-    from benchmarks.accuracy import generators
-
     samples = []
     for task in tasks:
         if task not in GENERATED_TASKS:
             raise UserError(
                 f"InfiniteBench task {task!r} cannot be generated; generated: {', '.join(GENERATED_TASKS)}"
             )
-        for record in generators.infinitebench(tokenizer, task, lengths, depths, n, seed=seed):
+        for record in generate_records(tokenizer, task, lengths, depths, n, seed):
             depth = record.get("depth")
             sid = (
                 f"L{record['length']}-"
@@ -440,7 +458,7 @@ def build_prompt(sample: Sample, template: str = "gpt4") -> Prompt:
         # Upstream: the first greedy "The .+ of" match, lower-cased, minus its last 3 characters (" of").
         target = _MATH_TARGET.findall(r["input"])[0].lower()[:-3]
         fields["prefix"] = f"What is {target} in the following list?"
-    return Prompt(fmt.format(**fields))
+    return Prompt(fmt.format(**fields), GPT4_SYSTEM if template == "gpt4" else ())
 
 
 def score(sample: Sample, prediction: str) -> float:

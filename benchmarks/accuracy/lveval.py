@@ -15,11 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.samples import Prompt, Sample, natural_key
 
 NAME = "lveval"
+# utils.truncate_prompt decodes the kept head and tail apart (truncation.py); prediction.py cuts every prompt
+# to --model-max-length 15500 tokens and, for models without a chat format, feeds it raw (`--upstream`).
+TRUNCATION_JOIN = "text"
+UPSTREAM_MAX_INPUT_TOKENS = 15500
 LEVELS = ("16k", "32k", "64k", "128k", "256k")
 
 # metrics.py ABANDON_WORDS_EN (38) / ABANDON_WORDS_ZH (85): words that do not count towards keyword recall.
@@ -147,6 +152,8 @@ SUBSETS: dict[str, Subset] = {
 }
 TASKS = tuple(SUBSETS)
 GENERATED_TASKS = ("factrecall_en", "factrecall_zh")
+DEFAULT_GENERATED_TASKS = GENERATED_TASKS
+PREDICTION_GLOB = "*.jsonl"  # prediction.py writes {subset}_{level}.jsonl
 
 
 def subset_spec(name: str) -> Subset:
@@ -222,19 +229,29 @@ def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sa
     return samples
 
 
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack=None) -> list[dict]:
+    """`ahn-bench generate lveval`: factrecall records in the LV-Eval format (generators.factrecall)."""
+
+    def prompt_text(record: dict) -> str:
+        return build_prompt(Sample(NAME, task, "", 0, record)).text
+
+    return generators.factrecall(tokenizer, task, lengths, depths, n, seed, haystack, prompt_text=prompt_text)
+
+
+def task_from_file(path) -> str | None:
+    subset = split_file_name(path)[0]
+    return subset if subset in SUBSETS else None
+
+
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:
     """LV-Eval-format factrecall samples at token lengths (the only LV-Eval subsets that can be synthesised)."""
-    from benchmarks.accuracy import generators
-
     samples = []
     for task in tasks:
         if task not in GENERATED_TASKS:
             raise UserError(
                 f"LV-Eval subset {task!r} cannot be generated; generated: {', '.join(GENERATED_TASKS)}"
             )
-        for record in generators.factrecall(
-            tokenizer, task, lengths, depths, n, seed=seed, haystack=haystack
-        ):
+        for record in generate_records(tokenizer, task, lengths, depths, n, seed, haystack):
             sid = f"L{record['tokens']}-d{record['depth']:g}-{record['repeat']}"
             samples.append(Sample(NAME, task, sid, record["tokens"], record, depth=record["depth"]))
     return samples
@@ -304,7 +321,11 @@ def score_file(path, subset: str | None = None, **_) -> dict:
     }
 
 
-def summarize(results: list[dict]) -> dict:
+SUMMARY_KEY = "levels"
+OVERALL_PER_LENGTH = True  # runner.aggregate_rows: task "overall" per level, the mean over subsets
+
+
+def summarize_scores(results: list[dict]) -> dict:
     """Per-level overall score: the unweighted mean of the per-subset scores at that level (the README's
     "overall"; upstream has no aggregation code). Reports which subsets each level averages over."""
     by_level: dict[str, dict[str, float]] = {}

@@ -84,14 +84,19 @@ class EvalConfig:
         "shipped"  # "shipped" (repo's trained weights when present), "none" (untrained), a path
     )
     device: str = "auto"
+    # The official harness's protocol for open models: truncate to the benchmark's upstream budget (unless
+    # max_input_tokens is given) and feed the raw prompt. Resolved into `chat` / `max_input_tokens` here.
+    upstream: bool = False
 
     def __post_init__(self):
         bench = get_benchmark(self.benchmark)
+        if self.upstream:
+            self.chat = False
+            if self.max_input_tokens is None:
+                self.max_input_tokens = bench.UPSTREAM_MAX_INPUT_TOKENS
         generated = self.data == GENERATED
         if not self.tasks:
-            self.tasks = list(bench.GENERATED_TASKS if generated else bench.TASKS)
-            if generated and self.benchmark == "infinitebench":
-                self.tasks = ["passkey", "kv_retrieval"]
+            self.tasks = list(bench.DEFAULT_GENERATED_TASKS if generated else bench.TASKS)
         known = bench.GENERATED_TASKS if generated else bench.TASKS
         bad = [t for t in self.tasks if t not in known]
         if bad:
@@ -390,7 +395,7 @@ def _evaluate_one(
     cfg, bench, sample, loaded, tokenizer, method, run_id, device, out, rank, world
 ) -> ResultRow:
     prompt = bench.build_prompt(sample, cfg.template)
-    enc = encode_prompt(tokenizer, prompt, cfg.max_input_tokens, chat=cfg.chat)
+    enc = encode_prompt(tokenizer, prompt, cfg.max_input_tokens, chat=cfg.chat, join=bench.TRUNCATION_JOIN)
     budget = bench.max_new_tokens(sample.task)
     if cfg.max_new_tokens is not None:
         budget = min(budget, cfg.max_new_tokens)
@@ -498,11 +503,11 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
     for path in out.glob("rows.rank*.jsonl"):
         path.unlink()
     position = {(r.method, r.extra["sample_id"], r.task): i for i, r in enumerate(rows)}
-    _finalize_predictions(out, position)
+    _finalize_predictions(out, position, bench)
     return summarize(rows, aggregates, out)
 
 
-def _finalize_predictions(out: Path, position: dict) -> None:
+def _finalize_predictions(out: Path, position: dict, bench) -> None:
     root = out / PREDICTIONS_DIR
     if not root.is_dir():
         return
@@ -516,7 +521,7 @@ def _finalize_predictions(out: Path, position: dict) -> None:
             for path in sorted(paths):
                 for _, record in iter_jsonl(path):
                     latest[record["sample_id"]] = record
-            task, method = _task_of_prediction_file(base), method_dir.name
+            task, method = bench.task_from_file(base), method_dir.name
             last = len(position)
             records = sorted(
                 latest.values(),
@@ -528,12 +533,6 @@ def _finalize_predictions(out: Path, position: dict) -> None:
             for path in paths:
                 path.unlink()
             write_jsonl(method_dir / base, records)
-
-
-def _task_of_prediction_file(name: str) -> str:
-    from benchmarks.accuracy import infinitebench, lveval
-
-    return infinitebench.task_from_file(name) or lveval.split_file_name(name)[0]
 
 
 def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
@@ -560,8 +559,16 @@ def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
         if length and level is not None:
             extra["level"] = level
         out.append(_aggregate(members[0], task, length, fmean(r.value for r in members), extra))
-    if benchmark == "lveval":
-        # README "overall": per level, the unweighted mean of the subsets' scores.
+    named = getattr(get_benchmark(benchmark), "NAMED_AGGREGATES", {})
+    per_task = {(r.method, r.task): r for r in out if not r.length and "depth" not in r.extra}
+    for name, members in named.items():  # e.g. LongBench's paper-6: the mean of the per-task means
+        for method in dict.fromkeys(m for m, _ in per_task):
+            found = [per_task[(method, t)] for t in members if (method, t) in per_task]
+            if len(found) == len(members):
+                extra = {"aggregate": "mean", "over": "tasks", "n": len(found), "tasks": list(members)}
+                out.append(_aggregate(found[0], name, 0, fmean(r.value for r in found), extra))
+    if getattr(get_benchmark(benchmark), "OVERALL_PER_LENGTH", False):
+        # LV-Eval README "overall": per level, the unweighted mean of the subsets' scores.
         per_subset = {(r.method, r.length, r.task): r for r in out if r.length and "depth" not in r.extra}
         levels: dict[tuple[str, int], list[ResultRow]] = {}
         for (method, length, _), row in per_subset.items():

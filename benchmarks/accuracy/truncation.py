@@ -1,8 +1,13 @@
 """Middle truncation in tokens, then the chat template, as the official harnesses order them.
 
-LVEval/utils.py `truncate_prompt` and InfiniteBench's `truncate_by_tokens` both tokenize the formatted
-prompt, keep the first and the last max_len//2 tokens, decode each side with skip_special_tokens=True and
-concatenate the strings ("following LongBench"). Only then is the chat format applied (LV-Eval's
+Both kinds of upstream tokenize the formatted prompt and keep the first and the last max_len//2 tokens; they
+differ in how the kept tokens become text again, which matters at the cut:
+  - "text": LongBench pred.py and LVEval/utils.py `truncate_prompt` decode the head and the tail apart
+    (skip_special_tokens=True) and concatenate the two strings. With a SentencePiece tokenizer the tail's
+    leading "▁" loses its space when decoded alone ("word27 word270" -> "word27word270").
+  - "ids": InfiniteBench src/eval_*.py `truncate_by_tokens` joins head + tail as token ids and decodes them
+    once, which keeps that space.
+A benchmark names its way in `TRUNCATION_JOIN`. Only then is the chat format applied (LV-Eval's
 model.chat / build_chat), so the template's own tokens are never cut.
 """
 
@@ -27,16 +32,25 @@ class EncodedPrompt:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-def middle_truncate(tokenizer, text: str, max_tokens: int | None) -> tuple[str, int, bool]:
+TRUNCATION_JOINS = ("text", "ids")
+
+
+def middle_truncate(
+    tokenizer, text: str, max_tokens: int | None, join: str = "text"
+) -> tuple[str, int, bool]:
     """(text, tokens before truncation, truncated?). Tokens are counted without special tokens: upstream's
     BOS (where the tokenizer adds one) is dropped again by skip_special_tokens, and the chat template adds
-    its own. An odd max_tokens keeps 2*(max_tokens//2) tokens, as upstream."""
+    its own. An odd max_tokens keeps 2*(max_tokens//2) tokens, as upstream. `join`: see the module doc."""
+    if join not in TRUNCATION_JOINS:
+        raise ValueError(f"join must be one of {TRUNCATION_JOINS}, got {join!r}")
     ids = tokenizer.encode(text, add_special_tokens=False)
     if max_tokens is None or len(ids) <= max_tokens:
         return text, len(ids), False
     if max_tokens < 2:
         raise UserError(f"max input tokens must be at least 2, got {max_tokens}")
     half = max_tokens // 2
+    if join == "ids":
+        return tokenizer.decode(ids[:half] + ids[-half:], skip_special_tokens=True), len(ids), True
     head = tokenizer.decode(ids[:half], skip_special_tokens=True)
     tail = tokenizer.decode(ids[-half:], skip_special_tokens=True)
     return head + tail, len(ids), True
@@ -52,14 +66,16 @@ def chat_wrap(tokenizer, prompt: Prompt, text: str | None = None) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def encode_prompt(tokenizer, prompt: Prompt, max_tokens: int | None, chat: bool = True) -> EncodedPrompt:
+def encode_prompt(
+    tokenizer, prompt: Prompt, max_tokens: int | None, chat: bool = True, join: str = "text"
+) -> EncodedPrompt:
     """Truncate the prompt text in the middle, chat-wrap it if asked and possible, and tokenize."""
-    text, before, truncated = middle_truncate(tokenizer, prompt.text, max_tokens)
-    if chat and has_chat_template(tokenizer):
-        final = chat_wrap(tokenizer, prompt, text)
+    text, before, truncated = middle_truncate(tokenizer, prompt.text, max_tokens, join)
+    if chat and not prompt.raw and has_chat_template(tokenizer):
+        final = chat_wrap(tokenizer, prompt, text) + prompt.answer_prefix
         ids = tokenizer.encode(final, add_special_tokens=False)  # the template carries the special tokens
     else:
         # No template: the raw prompt as upstream's default build_chat; a preamble is joined as plain text.
-        final = "\n\n".join([*(m["content"] for m in prompt.preamble), text])
+        final = "\n\n".join([*(m["content"] for m in prompt.preamble), text]) + prompt.answer_prefix
         ids = tokenizer.encode(final, add_special_tokens=True)
     return EncodedPrompt(list(ids), final, before, truncated)

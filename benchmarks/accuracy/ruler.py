@@ -1,0 +1,169 @@
+"""RULER (NVIDIA/RULER): the 11 synthetic tasks that need no downloaded data, as a benchmark module.
+
+Records are generated offline at any token length (ruler_synthetic.py) or read from files RULER's own
+prepare.py wrote (`{task}/validation.jsonl` or `{task}.jsonl`: `input`, `outputs`, `answer_prefix`,
+`length`). The model is fed `input` and then `answer_prefix` as the start of its reply; scores are
+scripts/eval/synthetic/constants.py's string_match_all (every task here) after evaluate.py's
+postprocess_pred. Predictions are dumped as pred/call_api.py writes them (`{task}.jsonl` with `pred`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ahn.errors import UserError
+from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
+from benchmarks.accuracy.ruler_synthetic import DEPTH_TASKS, TASKS, generate_records, tokens_to_generate
+from benchmarks.accuracy.samples import Prompt, Sample
+
+NAME = "ruler"
+GENERATED_TASKS = TASKS
+DEFAULT_GENERATED_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1")
+PREDICTION_GLOB = "*.jsonl"
+TRUNCATION_JOIN = "text"  # RULER never truncates: records are generated to fit
+UPSTREAM_MAX_INPUT_TOKENS = None
+__all__ = ["DEPTH_TASKS", "TASKS", "generate_records"]
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise UserError(f"unknown RULER task {task!r}; known: {', '.join(TASKS)}")
+
+
+def max_new_tokens(task: str) -> int:
+    _check_task(task)
+    return tokens_to_generate(task)
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def postprocess(prediction: str) -> str:
+    """evaluate.py postprocess_pred: strip, control characters to newlines, strip again."""
+    return _CONTROL.sub("\n", prediction.strip()).strip()
+
+
+def string_match_all(prediction: str, references: list[str]) -> float:
+    """Fraction of the references found case-insensitively in the prediction (constants.py)."""
+    pred = postprocess(prediction).lower()
+    return sum(r.lower() in pred for r in references) / len(references)
+
+
+def string_match_part(prediction: str, references: list[str]) -> float:
+    """1 if any reference is found case-insensitively in the prediction (constants.py; the QA tasks)."""
+    pred = postprocess(prediction).lower()
+    return float(max(r.lower() in pred for r in references))
+
+
+def score(sample: Sample, prediction: str) -> float:
+    return string_match_all(prediction, sample.record["outputs"])
+
+
+# ---------------------------------------------------------------------------------------------- samples
+def _sample(task: str, record: dict, sample_id: str) -> Sample:
+    depth = record.get("depth")
+    length = int(record.get("tokens") or record.get("length") or 0)  # requested, else RULER's own length
+    return Sample(NAME, task, sample_id, length, record, depth=depth)
+
+
+def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack="auto") -> list[Sample]:
+    samples = []
+    for task in tasks:
+        for r in generate_records(tokenizer, task, lengths, depths, n, seed, haystack):
+            depth = f"d{r['depth']:g}-" if r.get("depth") is not None else ""
+            samples.append(_sample(task, r, f"L{r['tokens']}-{depth}{r['repeat']}"))
+    return samples
+
+
+def validate_record(obj: dict) -> dict:
+    need(obj, "input", str)
+    need_str_list(obj, "outputs")
+    need(obj, "answer_prefix", str, optional=True)
+    need(obj, "length", int, optional=True)
+    depth = obj.get("depth")
+    if depth is not None and not (isinstance(depth, int | float) and 0 <= depth <= 1):
+        raise RecordError("field 'depth' must be a number in [0, 1]")
+    return obj
+
+
+def _task_file(data_dir: Path, task: str) -> Path:
+    for path in (data_dir / task / "validation.jsonl", data_dir / f"{task}.jsonl"):
+        if path.is_file():
+            return path
+    raise UserError(f"{data_dir}: no {task}/validation.jsonl or {task}.jsonl")
+
+
+def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sample]:
+    """Records RULER's prepare.py wrote (or `ahn-bench generate ruler` files), validated before any run."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"{data_dir}: not a directory")
+    samples = []
+    for task in tasks or DEFAULT_GENERATED_TASKS:
+        _check_task(task)
+        records = read_records(_task_file(data_dir, task), validate_record)
+        for i, (_, record) in enumerate(records[:limit] if limit else records):
+            samples.append(_sample(task, record, str(i)))
+    return samples
+
+
+def build_prompt(sample: Sample, template: str | None = None) -> Prompt:
+    return Prompt(sample.record["input"], answer_prefix=sample.record.get("answer_prefix", ""))
+
+
+# ---------------------------------------------------------------------------------------------- dumps
+def prediction_record(sample: Sample, prediction: str) -> dict:
+    """pred/call_api.py's line: index, pred, input, outputs, others, truncation, length (+ ours)."""
+    r = sample.record
+    record = {
+        "index": r.get("index", sample.sample_id),
+        "pred": prediction,
+        "input": r["input"],
+        "outputs": r["outputs"],
+        "others": {},
+        "truncation": -1,
+        "length": r.get("length", -1),
+        "sample_id": sample.sample_id,
+    }
+    if sample.length:
+        record["tokens"] = sample.length
+    if sample.depth is not None:
+        record["depth"] = sample.depth
+    return record
+
+
+def prediction_file(sample: Sample) -> str:
+    return f"{sample.task}.jsonl"
+
+
+def task_from_file(path) -> str | None:
+    stem = Path(path).name.split(".")[0]
+    return stem if stem in TASKS else None
+
+
+def score_file(path, task: str | None = None, **_) -> dict:
+    """Score a pred/{task}.jsonl dump as evaluate.py does, x100; by requested length and depth where known."""
+    task = task or task_from_file(path)
+    if task is None:
+        raise UserError(f"{path}: cannot tell the RULER task from the file name; pass --task")
+    _check_task(task)
+
+    def validate(obj: dict):
+        need(obj, "pred", str)
+        refs = need_str_list(obj, "outputs")
+        return obj["pred"], refs, obj.get("tokens", obj.get("length")), obj.get("depth")
+
+    records = read_records(path, validate)
+    scores = [string_match_all(pred, refs) for _, (pred, refs, _, _) in records]
+    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores),
+                           "score": round(100 * sum(scores) / len(scores), 2), "scores": scores}  # fmt: skip
+    for key, pos in (("by_length", 2), ("by_depth", 3)):
+        groups: dict[Any, list[float]] = {}
+        for (_, rec), s in zip(records, scores):
+            if rec[pos] is not None:
+                groups.setdefault(rec[pos], []).append(s)
+        if groups:
+            out[key] = {k: round(100 * sum(v) / len(v), 2) for k, v in sorted(groups.items())}
+    return out
