@@ -2,7 +2,8 @@
 read them into our modules, and write ours in their layout.
 
 What the official code stores (facts from ByteDance-Seed/AHN, read, not copied):
-- `src/ahn/transformer/qwen2_ahn/qwen2_ahn.py`: every `Qwen2MemDecoderLayer` i holds `self.ahn = BaseAHN(...)`,
+- `src/ahn/transformer/qwen2_ahn/qwen2_ahn.py`: every `Qwen2MemDecoderLayer` i holds
+  `self.ahn = BaseAHN(...)`,
   and `BaseAHN` (`src/ahn/utils.py`) holds the variant as `self.fn`, so a parameter is named
   `model.layers.{i}.ahn.fn.<param>`. `examples/scripts/utils/split_weights.py` keeps every key containing
   "ahn" in one `model.safetensors`, next to the checkpoint's `config.json`: the Qwen2 config plus
@@ -75,7 +76,8 @@ def checkpoint_files(path: str | os.PathLike) -> tuple[Path, dict | None]:
 
 
 def is_official(path: str | os.PathLike) -> bool:
-    """Whether `path` is an official AHN-only checkpoint (directory or file), judged by config or key names."""
+    """Whether `path` is an official AHN-only checkpoint (directory or file), judged by config or key
+    names."""
     from ahn.weights import FORMAT, read_ahn_metadata
 
     weights, config = checkpoint_files(path)
@@ -138,10 +140,14 @@ def _check_config(config: dict, model: nn.Module, memory: str, where: Path) -> N
             ours = base.hidden_size // base.num_attention_heads
         theirs = config.get(field)
         if theirs is not None and theirs != ours:
-            raise UserError(f"{where}: checkpoint is for another base model ({field} {theirs}, this model {ours})")
+            raise UserError(
+                f"{where}: checkpoint is for another base model ({field} {theirs}, this model {ours})"
+            )
     for field, off in (("use_ahn_router", False), ("use_q_proj", False), ("fa_layer_ids", "")):
         if config.get(field, off) not in (off, None):
-            raise UserError(f"{where}: {field}={config[field]!r} is not supported (released models use {off!r})")
+            raise UserError(
+                f"{where}: {field}={config[field]!r} is not supported (released models use {off!r})"
+            )
 
 
 def load_official_weights(model: nn.Module, path: str | os.PathLike) -> dict:
@@ -162,7 +168,8 @@ def load_official_weights(model: nn.Module, path: str | os.PathLike) -> dict:
     names = {m.group(2) for m in map(KEY.match, keys) if m}
     if names and _variant_from_keys(names) != memory:
         raise UserError(
-            f"{weights}: tensors are {METHOD_OF_MEMORY[_variant_from_keys(names)]}'s, not {handle.spec.name}'s"
+            f"{weights}: tensors are {METHOD_OF_MEMORY[_variant_from_keys(names)]}'s, "
+            f"not {handle.spec.name}'s"
         )
     params = {official_name(memory, n): p for n, p in ahn_parameters(model).items()}
     unused = {f"model.layers.{i}.ahn.fn.{u}" for i in range(model.config.num_hidden_layers)
@@ -200,7 +207,8 @@ def export_official(
 ) -> Path:  # fmt: skip
     """Write our AHN tensors (`layers.{i}.<name>`) as an official checkpoint directory: model.safetensors
     with their names, and config.json = the base config + the fields their Qwen2Config reads
-    (`_layer_implementation` Qwen2MemDecoderLayer, `_ahn_implementation`, `sliding_window`, `num_attn_sinks`)."""
+    (`_layer_implementation` Qwen2MemDecoderLayer, `_ahn_implementation`, `sliding_window`,
+    `num_attn_sinks`)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)

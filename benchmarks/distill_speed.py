@@ -47,7 +47,11 @@ def make_runs(model, input_ids: torch.Tensor, spec: MethodSpec) -> dict:
     def distill_step():
         distill_loss(model, input_ids, spec).backward()
 
-    return {"teacher_forward": teacher_forward, "base_fwd_bwd": base_forward_backward, "distill_step": distill_step}
+    return {
+        "teacher_forward": teacher_forward,
+        "base_fwd_bwd": base_forward_backward,
+        "distill_step": distill_step,
+    }
 
 
 def time_round_robin(runs: dict, repeats: int) -> dict[str, list[float]]:
@@ -88,14 +92,17 @@ def main(argv: list[str] | None = None) -> dict:
     for p_ in ahn_parameters(model).values():
         p_.requires_grad_(True)
     spec = MethodSpec(args.method, args.window, args.sinks)
-    ids = torch.randint(0, model.config.vocab_size, (1, args.seq_len), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(
+        0, model.config.vocab_size, (1, args.seq_len), generator=torch.Generator().manual_seed(0)
+    )
     times = time_round_robin(make_runs(model, ids, spec), args.repeats)
 
     best = {name: min(ts) for name, ts in times.items()}
     floor = best["teacher_forward"] + best["base_fwd_bwd"]
     ratio = best["distill_step"] / floor
     print(f"{args.model} {args.method} L={args.seq_len} {dtype} S={args.sinks} W={args.window} "
-          f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f} repeats={args.repeats}")  # fmt: skip
+          f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f} "
+          f"repeats={args.repeats}")  # fmt: skip
     print(f"{'':18} {'min s':>8} {'median s':>9}")
     for name, ts in times.items():
         print(f"{name:18} {min(ts):8.2f} {statistics.median(ts):9.2f}")

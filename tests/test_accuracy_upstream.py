@@ -11,6 +11,7 @@ from benchmarks.accuracy.runner import EvalConfig
 from benchmarks.accuracy.samples import FIXTURES_DIR
 from benchmarks.accuracy.truncation import encode_prompt, middle_truncate
 
+
 @pytest.fixture(scope="module")
 def tok():
     return ahn.load_tokenizer()

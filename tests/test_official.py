@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 import ahn
-from ahn import official
 from ahn.errors import UserError
 
 S, W = 3, 8
@@ -52,7 +51,10 @@ def official_tensors(config, method, seed=0):
 
 def write_checkpoint(directory, config, method, tensors=None, **config_fields):
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(tensors if tensors is not None else official_tensors(config, method), str(directory / "model.safetensors"))
+    save_file(
+        tensors if tensors is not None else official_tensors(config, method),
+        str(directory / "model.safetensors"),
+    )
     fields = {"_layer_implementation": "Qwen2MemDecoderLayer", "_ahn_implementation": VARIANTS[method],
               "sliding_window": W, "num_attn_sinks": S, **config_fields}  # fmt: skip
     (directory / "config.json").write_text(json.dumps({**config.to_dict(), **fields}))
@@ -146,7 +148,9 @@ def official_logits(model, ids, P, method, late=0):
             rep = q.shape[2] // k.shape[2]
             k, v = k.repeat_interleave(rep, 2), v.repeat_interleave(rep, 2)
             scores = torch.einsum("bthd,bshd->bhts", q, k) * D**-0.5
-            window = torch.einsum("bhts,bshd->bthd", scores.masked_fill(~allowed, float("-inf")).softmax(-1), v)
+            window = torch.einsum(
+                "bhts,bshd->bthd", scores.masked_fill(~allowed, float("-inf")).softmax(-1), v
+            )
             mem = official_memory(P, i, method, q, k, v, x, late)
             h = h + attn.o_proj((window + mem).reshape(B, T_, -1))
             h = h + layer.mlp(layer.post_attention_layernorm(h))
@@ -157,7 +161,9 @@ def _stream(model, ids, chunk, prefill_len):
     cache, outs = ahn.new_cache(model), []
     with torch.no_grad():
         for start in range(0, prefill_len, chunk):
-            outs.append(model(ids[:, start : min(start + chunk, prefill_len)], cache=cache, use_cache=True).logits)
+            outs.append(
+                model(ids[:, start : min(start + chunk, prefill_len)], cache=cache, use_cache=True).logits
+            )
         for t in range(prefill_len, ids.shape[1]):
             outs.append(model(ids[:, t : t + 1], cache=cache, use_cache=True).logits)
     return torch.cat(outs, 1)
@@ -196,7 +202,9 @@ def test_flags_override_the_checkpoint_setting_and_a_bare_file_loads(bases, tmp_
     bare.write_bytes((ckpt / "model.safetensors").read_bytes())
     lm2 = ahn.load_model(str(base_dir), "ahn-gdn", window=W, sinks=S, weights=str(bare), with_tokenizer=False)
     name = "model.layers.1.ahn.fn.o_proj.weight"
-    torch.testing.assert_close(lm2.model.model.layers[1].self_attn.ahn.o_proj, official_tensors(config, "ahn-gdn")[name])
+    torch.testing.assert_close(
+        lm2.model.model.layers[1].self_attn.ahn.o_proj, official_tensors(config, "ahn-gdn")[name]
+    )
 
 
 def test_export_then_load_round_trips(bases, tmp_path):

@@ -1,6 +1,7 @@
 """`ahn-bench export`: write AHN weights trained here in the official checkpoint layout.
 
-  ahn-bench export --format official --weights runs/distill/ahn.safetensors --model /models/Qwen2.5-3B-Instruct \\
+  ahn-bench export --format official --weights runs/distill/ahn.safetensors \\
+      --model /models/Qwen2.5-3B-Instruct \\
       --out exported/AHN-GDN-ours-3B
 
 The result is a directory the official code reads (`examples/scripts/utils/merge_weights.py` takes its
@@ -25,7 +26,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--format", default="official", choices=FORMATS, help="official: ByteDance-Seed/AHN's")
     p.add_argument("--weights", required=True, help="our AHN weights file (what `ahn-bench distill` writes)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"the base model they were trained on (default {DEFAULT_MODEL})")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"the base model they were trained on (default {DEFAULT_MODEL})",
+    )
     p.add_argument("--out", required=True, help="directory to write config.json + model.safetensors into")
     p.add_argument("--overwrite", action="store_true", help="replace an export already in --out")
     p.set_defaults(handler=handle)
@@ -67,8 +72,12 @@ def export_weights(weights: str, model: str, out, overwrite: bool = False) -> di
 
 def handle(args) -> dict:
     result = export_weights(args.weights, args.model, Path(args.out), args.overwrite)
-    print(f"{args.weights} -> {result['out']} ({result['method']}, W={result['window']}, S={result['sinks']}, "
+    print(f"{args.weights} -> {result['out']} "
+          f"({result['method']}, W={result['window']}, S={result['sinks']}, "
           f"official layout: config.json + model.safetensors)")  # fmt: skip
-    if json.loads((Path(result["out"]) / "config.json").read_text()).get("model_type") not in ("qwen2", "qwen3"):
+    if json.loads((Path(result["out"]) / "config.json").read_text()).get("model_type") not in (
+        "qwen2",
+        "qwen3",
+    ):
         print("note: the official code defines AHN layers for Qwen2 and Qwen3 bases only")
     return result

@@ -308,7 +308,10 @@ def infinitebench(
                 rng = _rng(seed, task, length, depth, i)
                 build = _builder(task, rng, depth, i)
                 size = fit_size(
-                    lambda s, b=build: count_tokens(tokenizer, prompt_text(b(s))), length, _MIN_SIZE[task], guess
+                    lambda s, b=build: count_tokens(tokenizer, prompt_text(b(s))),
+                    length,
+                    _MIN_SIZE[task],
+                    guess,
                 )
                 guess = size
                 record = {
@@ -423,7 +426,14 @@ def _words(text: str, language: str) -> int:
 
 
 def factrecall(
-    tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, haystack=None, *,
+    tokenizer,
+    task: str,
+    lengths,
+    depths=None,
+    n: int = 1,
+    seed: int = 42,
+    haystack=None,
+    *,
     prompt_text: PromptText,
 ) -> list[dict]:
     """LV-Eval-format factrecall records: the needle fact at `depth`, the confusing facts at random other
@@ -468,7 +478,9 @@ def factrecall(
                         "confusing_facts": [c.strip() for c in spec["confusing"]],
                     }
 
-                size = fit_size(lambda s, b=build: count_tokens(tokenizer, prompt_text(b(s))), length, 0, guess)
+                size = fit_size(
+                    lambda s, b=build: count_tokens(tokenizer, prompt_text(b(s))), length, 0, guess
+                )
                 guess = size
                 record = _checked(tokenizer, task, build(size), length, prompt_text)
                 record.update(tokens=length, depth=depth, repeat=i, haystack=source)

@@ -17,7 +17,7 @@ from typing import Any
 from ahn.errors import UserError
 from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
-from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS
+from benchmarks.accuracy.generators import GENERATED_TASKS
 from benchmarks.accuracy.jsonl import RecordError, need, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
 
@@ -413,7 +413,9 @@ def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haysta
     prompt (generators.infinitebench)."""
     if task not in GENERATED_TASKS:
         raise UserError(f"cannot generate {task!r}; generated tasks: {', '.join(GENERATED_TASKS)}")
-    return generators.infinitebench(tokenizer, task, lengths, depths, n, seed, prompt_text=_gpt4_prompt_text(task))
+    return generators.infinitebench(
+        tokenizer, task, lengths, depths, n, seed, prompt_text=_gpt4_prompt_text(task)
+    )
 
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:

@@ -125,7 +125,11 @@ def _niah_builder(spec: Niah, rng: random.Random, depth: float, units: list[str]
             keys.append(key)
     values = [[_random_value(rng, spec.value_type) for _ in range(spec.values)] for _ in keys]
     queried = rng.sample(range(n_keys), spec.queries)
-    needles = [(k, NEEDLE.format(type_needle_v=spec.value_type, key=keys[k], value=v)) for k in range(n_keys) for v in values[k]]
+    needles = [
+        (k, NEEDLE.format(type_needle_v=spec.value_type, key=keys[k], value=v))
+        for k in range(n_keys)
+        for v in values[k]
+    ]
     rng.shuffle(needles)
     # The first needle of the first queried key goes to `depth`; every other needle to a random place.
     first = next(i for i, (k, _) in enumerate(needles) if k == queried[0])
@@ -187,7 +191,9 @@ def _vt_builder(rng: random.Random, tokenizer) -> Callable[[int], dict]:
     # its answer (variable_tracking.py main: max_seq_length=500, then randomize_icl renames it).
     icl_names, icl_chain = _vt_chain(rng, 3, str(rng.randint(10000, 99999)))
     icl_places = [rng.random() for _ in icl_chain]
-    icl_size = gen.fit_size(lambda s: gen.count_tokens(tokenizer, _vt_text(icl_names, icl_chain, icl_places, s)), 500, 1)
+    icl_size = gen.fit_size(
+        lambda s: gen.count_tokens(tokenizer, _vt_text(icl_names, icl_chain, icl_places, s)), 500, 1
+    )
     icl = _vt_text(icl_names, icl_chain, icl_places, icl_size) + " " + " ".join(icl_names) + "\n"
     names, chain = _vt_chain(rng, 5, str(rng.randint(10000, 99999)))
     places = [rng.random() for _ in chain]
@@ -203,7 +209,9 @@ def _vt_builder(rng: random.Random, tokenizer) -> Callable[[int], dict]:
 _CWE_WORDS = sorted(set(NOUNS + ADJECTIVES + VERBS))
 
 
-def _cwe_example(rng: random.Random, n_words: int, repeats: int, uncommon_repeats: int) -> tuple[str, list[str]]:
+def _cwe_example(
+    rng: random.Random, n_words: int, repeats: int, uncommon_repeats: int
+) -> tuple[str, list[str]]:
     """common_words_extraction.py get_example: the first 10 of n distinct words appear `repeats` times, the
     rest `uncommon_repeats` times, shuffled into a numbered list."""
     pool = _CWE_WORDS if n_words <= len(_CWE_WORDS) else _CWE_WORDS + _KEY_WORDS  # upstream: a larger list
@@ -221,10 +229,23 @@ def _cwe_builder(rng: random.Random, length: int) -> Callable[[int], dict]:
     template = "".join(TEMPLATES["common_words_extraction"][:2])
 
     def build(n_words: int) -> dict:
-        shot_context, shot_answer = _cwe_example(random.Random(shot_seed), 20 if short else 40, 3 if short else 10, 1 if short else 3)
-        shot = template.format(context=shot_context) + " " + " ".join(f"{i + 1}. {w}" for i, w in enumerate(shot_answer))
-        context, answer = _cwe_example(random.Random(seed), max(n_words, CWE_COMMON + 1), 6 if short else CWE_FREQ, 1 if short else CWE_UNCOMMON_FREQ)
-        prompt, prefix = _split_prompt(shot + "\n" + template.format(context=context), "common_words_extraction")
+        shot_context, shot_answer = _cwe_example(
+            random.Random(shot_seed), 20 if short else 40, 3 if short else 10, 1 if short else 3
+        )
+        shot = (
+            template.format(context=shot_context)
+            + " "
+            + " ".join(f"{i + 1}. {w}" for i, w in enumerate(shot_answer))
+        )
+        context, answer = _cwe_example(
+            random.Random(seed),
+            max(n_words, CWE_COMMON + 1),
+            6 if short else CWE_FREQ,
+            1 if short else CWE_UNCOMMON_FREQ,
+        )
+        prompt, prefix = _split_prompt(
+            shot + "\n" + template.format(context=context), "common_words_extraction"
+        )
         return {"input": prompt, "outputs": answer, "answer_prefix": prefix}
 
     return build
@@ -270,7 +291,9 @@ def record_length(tokenizer, task: str, record: dict) -> int:
 _MIN_SIZE = {"vt": 1, "cwe": 11, "fwe": 100}  # fwe: fewer words leave rank 4 absent
 
 
-def generate_records(tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, haystack="auto") -> list[dict]:
+def generate_records(
+    tokenizer, task: str, lengths, depths=None, n: int = 1, seed: int = 42, haystack="auto"
+) -> list[dict]:
     """Records for one task over lengths x depths x n (depths for the niah tasks; without them each record
     draws its depth from upstream's 40 evenly spaced depths), each with RULER's fields plus `task`,
     `tokens` (requested), `depth`, `repeat` and `haystack`."""
@@ -300,13 +323,25 @@ def generate_records(tokenizer, task: str, lengths, depths=None, n: int = 1, see
                     build = _cwe_builder(rng, length)
                 else:
                     build = _fwe_builder(rng, length)
-                size = gen.fit_size(lambda s, b=build: record_length(tokenizer, task, b(s)), length, _MIN_SIZE.get(task, 0), guess)
+                size = gen.fit_size(
+                    lambda s, b=build: record_length(tokenizer, task, b(s)),
+                    length,
+                    _MIN_SIZE.get(task, 0),
+                    guess,
+                )
                 guess = size
                 record = build(size)
                 got = record_length(tokenizer, task, record)
                 if abs(got - length) > 0.02 * length:  # one haystack line is coarse at short lengths
                     warnings.warn(f"{task}: the closest record to {length} tokens has {got}", stacklevel=2)
-                record = {"index": len(records), **record, "length": got, "task": task, "tokens": length, "repeat": i}
+                record = {
+                    "index": len(records),
+                    **record,
+                    "length": got,
+                    "task": task,
+                    "tokens": length,
+                    "repeat": i,
+                }
                 if used_depth is not None:
                     record["depth"] = used_depth
                 record["haystack"] = source if task in NIAH else "noise" if task == "vt" else "words"

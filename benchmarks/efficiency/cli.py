@@ -74,8 +74,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--convention", default="physical",
-        help=f"{' | '.join(harness.CONVENTIONS)}; paper: add rows (source 'paper') in the AHN paper's own accounting (its Table 9)",
+        "--convention",
+        default="physical",
+        help=f"{' | '.join(harness.CONVENTIONS)}; paper: add rows (source 'paper') in the AHN paper's "
+        "own accounting (its Table 9)",
     )
     p.set_defaults(handler=handle)  # fmt: skip
 

@@ -120,7 +120,9 @@ def paper_table(rows: list[ResultRow]) -> str:
         if not any(source == "paper" for _, source in cell):
             continue
         full = cells.get((model, length, "full"), {})
-        pf, df, cb = (_value(cell, m, "paper") for m in ("prefill_flops", "decode_flops_per_token", "cache_bytes"))
+        pf, df, cb = (
+            _value(cell, m, "paper") for m in ("prefill_flops", "decode_flops_per_token", "cache_bytes")
+        )
         body.append([
             model, str(length), method,
             f"{pf / 1e12:.1f} T", _pct(pf, _value(full, "prefill_flops", "paper")),
