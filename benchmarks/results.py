@@ -50,6 +50,7 @@ METRICS: dict[str, Metric] = {
         Metric("truncated_fraction", "1", True, "deterministic"),
         Metric("kl_to_teacher", "nat", True, "deterministic"),
         Metric("nll", "nat", True, "deterministic"),
+        Metric("kl_to_full", "nat", True, "deterministic"),  # lm benchmark: KL(full || method) per token
     ]
 }
 
