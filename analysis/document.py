@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 NOT_MEASURED = "Not measured in this run"
-_NUMERIC = re.compile(r"^\s*([-+−]?\d|[-+−]?\.\d|n/a$|-$|$)")
+_NUMERIC = re.compile(r"^\s*([-+−]?\d|[-+−]?\.\d|n/a$|-$|not measured$|$)")
 
 
 @dataclass

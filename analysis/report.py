@@ -15,6 +15,7 @@ import numpy as np
 
 from analysis import lm, paper_section, plots, verdict
 from analysis.document import Doc, slug
+from analysis.stats import significant
 from analysis.tables import (
     EFFICIENCY_METRICS,
     Run,
@@ -109,11 +110,10 @@ class _Builder:
                 doc.missing(f"{model}: no efficiency rows (cost).")
             if acc_length is not None:
                 doc.p(
-                    f"**Accuracy at {format_length(acc_length)} tokens**: mean score (0-100) with its "
-                    "95% interval "
-                    "(Wilson for pass/fail scores, else bootstrap); differences are paired on the "
-                    "same samples, "
-                    f"with a 95% bootstrap interval; {verdict.SIGNIFICANT} = the interval excludes 0."
+                    f"**Accuracy at {format_length(acc_length)} tokens**: mean score (0-100) with its 95% "
+                    "interval (Wilson for pass/fail scores, else bootstrap); differences are paired on the "
+                    f"same samples, with a 95% bootstrap interval; {verdict.SIGNIFICANT} = significant (the "
+                    "interval excludes 0 and, for pass/fail scores, the exact sign test gives p < 0.05)."
                 )
                 doc.table(
                     ["task", "method", "score [95% CI]", "n", "vs full (points)", "vs swa (points)"], qrows
@@ -323,20 +323,32 @@ class _Builder:
                             task,
                             format_length(length),
                             f"{variant} - {base}",
-                            verdict.fmt_diff(est),
+                            verdict.fmt_diff(est, p),
                             str(est.n),
                             "yes" if est.excludes_zero else "no",
                             "n/a" if not np.isfinite(p) else f"{p:.2g}",
+                            "yes" if significant(est, p) else "no",
                         ]
                     )
         if rows:
             self.doc.p(
                 f"Paired differences on the same samples ({benchmark}, {model}): mean difference in "
                 "points with "
-                "its 95% bootstrap interval, and the exact sign test on the samples where the two disagree."
+                "its 95% bootstrap interval, and the exact sign test on the samples where the two disagree; "
+                "significant = the interval excludes 0 and, for pass/fail scores, p < 0.05."
             )
             self.doc.table(
-                ["task", "length", "difference", "points [95% CI]", "n", "excludes 0", "sign test p"], rows
+                [
+                    "task",
+                    "length",
+                    "difference",
+                    "points [95% CI]",
+                    "n",
+                    "excludes 0",
+                    "sign test p",
+                    "significant",
+                ],
+                rows,
             )
 
     def _depth_maps(self) -> None:

@@ -94,6 +94,13 @@ def paired_difference(a, b) -> Estimate:
     return Estimate(float(d.mean()), float(lo), float(hi), n, "paired bootstrap")
 
 
+def significant(est: Estimate, sign_p: float = math.nan, alpha: float = 0.05) -> bool:
+    """A paired difference is called significant when its 95% interval excludes 0 and, for pass/fail scores
+    (where `sign_p` is given), the exact sign test agrees at `alpha`: when every pair moves the same way the
+    bootstrap interval has zero width at any n, and 3 of 3 is not evidence (sign test p = 0.25)."""
+    return est.excludes_zero and (not math.isfinite(sign_p) or sign_p < alpha)
+
+
 def sign_test_p(a, b) -> float:
     """Exact two-sided McNemar (sign) test on the discordant pairs of two pass/fail score lists."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import lm
+from analysis.stats import significant
 from analysis.tables import (
     Run,
     benchmark_scores,
@@ -50,13 +51,16 @@ def fmt_interval(mean: float, lo: float, hi: float, digits: int = 1) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def fmt_diff(est, digits: int = 1) -> str:
-    """'-66.7 [-88.9, -44.4]*' (* = the 95% paired interval excludes 0), 'n/a' without shared samples."""
+def fmt_diff(est, sign_p: float = math.nan, digits: int = 1) -> str:
+    """'-66.7 [-88.9, -44.4]*' (* = significant: the 95% paired interval excludes 0 and, for pass/fail
+    scores, the exact sign test agrees), 'n/a' without shared samples."""
     if est.n == 0 or not np.isfinite(est.mean):
         return "n/a"
     text = f"{est.mean:+.{digits}f}"
     if np.isfinite(est.lo) and np.isfinite(est.hi):
-        text += f" [{est.lo:+.{digits}f}, {est.hi:+.{digits}f}]" + (SIGNIFICANT if est.excludes_zero else "")
+        text += f" [{est.lo:+.{digits}f}, {est.hi:+.{digits}f}]" + (
+            SIGNIFICANT if significant(est, sign_p) else ""
+        )
     return text
 
 
@@ -131,8 +135,8 @@ def quality_rows(run: Run, model: str, length: int) -> tuple[list[list[str]], li
                 r.variant,
                 fmt_interval(r.score, r.lo, r.hi),
                 str(int(r.n)),
-                "-" if vs["full"][0] is None else fmt_diff(vs["full"][0]),
-                "-" if vs["swa"][0] is None else fmt_diff(vs["swa"][0]),
+                "-" if vs["full"][0] is None else fmt_diff(*vs["full"]),
+                "-" if vs["swa"][0] is None else fmt_diff(*vs["swa"]),
             ]
         )
         facts.append({"benchmark": f"{r.benchmark}/{r.task}", "variant": r.variant, "score": r, **vs})
@@ -189,9 +193,11 @@ def bullets(
             s = f["score"]
             text = f"{f['benchmark']} {fmt_interval(s.score, s.lo, s.hi)} (n={int(s.n)})"
             for name in ("full", "swa"):
-                est, _ = f[name]
+                est, p = f[name]
                 if est is not None and est.n:
-                    text += f", {est.mean:+.1f} vs {name} ({'' if est.excludes_zero else 'not '}significant)"
+                    text += (
+                        f", {est.mean:+.1f} vs {name} ({'' if significant(est, p) else 'not '}significant)"
+                    )
             scores.append(text)
         if scores:
             parts.append(f"at {format_length(acc_length)} tokens: " + "; ".join(scores))

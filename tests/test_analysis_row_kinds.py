@@ -184,7 +184,7 @@ def test_identical_predictions_read_zero_in_the_report(tmp_path):
     build_report(run_dir)
     md = (run_dir / "report.md").read_text()
     assert (
-        "| infinitebench/passkey | ahn-gdn | 50.0 [18.8, 81.2] | 6 | -50.0 [-83.3, -16.7]* | +0.0 "
+        "| infinitebench/passkey | ahn-gdn | 50.0 [18.8, 81.2] | 6 | -50.0 [-83.3, -16.7] | +0.0 "
         "[+0.0, +0.0] |" in md
     )
 

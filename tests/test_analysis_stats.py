@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from analysis.stats import mean_interval, paired_difference, percentile_spread, sign_test_p, wilson
+from analysis.stats import (
+    mean_interval,
+    paired_difference,
+    percentile_spread,
+    sign_test_p,
+    significant,
+    wilson,
+)
 
 
 def test_wilson_three_of_six_hand_worked():
@@ -52,3 +59,14 @@ def test_percentile_spread():
     p10, p50, p90, n = percentile_spread(list(range(1, 12)))  # 1..11
     assert (p10, p50, p90, n) == (2.0, 6.0, 10.0, 11)
     assert percentile_spread([0.5])[3] == 1 and np.isnan(percentile_spread([0.5])[0])
+
+
+def test_significance_needs_the_sign_test_for_pass_fail_scores():
+    # 3 of 3 pairs one way: the bootstrap interval is [100, 100] but the sign test gives p = 0.25.
+    est = paired_difference([100] * 3, [0] * 3)
+    assert est.excludes_zero and sign_test_p([100] * 3, [0] * 3) == 0.25
+    assert not significant(est, sign_test_p([100] * 3, [0] * 3))
+    # 6 of 9 one way, none the other: p = 2 / 2^6 = 0.031.
+    full, swa = [100] * 6 + [0] * 3, [0] * 9
+    assert significant(paired_difference(full, swa), sign_test_p(full, swa))
+    assert significant(paired_difference([3.0, 2.5, 4.0], [1.0, 1.0, 1.5]))  # not pass/fail: interval only
