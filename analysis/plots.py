@@ -328,12 +328,13 @@ def plot_history(trend: pd.DataFrame, title: str, unit: str, path: str | Path) -
     runs = list(dict.fromkeys(trend["run_label"]))
     variants = sorted(trend["variant"].unique(), key=method_key)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(runs) + 2.5), 3.8), layout="constrained")
-    for variant in variants:
+    for i, variant in enumerate(variants):
         s = trend[trend["variant"] == variant].set_index("run_label").reindex(runs)
         x = np.arange(len(runs))
         y = s["value"].to_numpy(float)
         color = color_of(variant, variants)
-        ax.plot(x, y, "-o", color=color, label=variant, lw=1.6, ms=5)
+        # Later lines thinner, so that methods with equal values (untrained AHN == swa) stay visible.
+        ax.plot(x, y, "-o", color=color, label=variant, lw=max(1.0, 3.4 - 0.7 * i), ms=max(3, 7 - i))
         lo, hi = s["lo"].to_numpy(float), s["hi"].to_numpy(float)
         ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
         if ok.any():
