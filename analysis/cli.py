@@ -1,4 +1,5 @@
-"""`ahn-bench report` and `ahn-bench compare`. The handlers import their modules lazily so that building the
+"""`ahn-bench report`, `ahn-bench compare` and `ahn-bench history`. The handlers import their modules
+lazily so that building the
 parser (`ahn-bench --help`) does not pay for matplotlib and pandas."""
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ def _report(args):
 
 def _compare(args):
     from analysis.compare import handler
+
+    return handler(args)
+
+
+def _history(args):
+    from analysis.history import handler
 
     return handler(args)
 
@@ -36,4 +43,17 @@ def register(subparsers) -> None:
     c.add_argument("--accuracy-drop", type=float, default=5.0, help="fail when a score drops by more points")
     c.add_argument("--memory-tolerance", type=float, default=0.10, help="allowed relative peak-memory growth")
     c.add_argument("--allow-missing", action="store_true", help="rows absent from NEW_DIR do not fail")
+    c.add_argument(
+        "--summary", metavar="FILE", help="also write the short Markdown summary (for a CI comment)"
+    )
     c.set_defaults(handler=_compare)
+
+    h = subparsers.add_parser(
+        "history",
+        help="trend figures per metric and method over several runs (e.g. the CI baseline and each CI run)",
+    )
+    h.add_argument(
+        "run_dirs", metavar="RUN_DIR", nargs="+", help="run directories, ordered by their manifests' time"
+    )
+    h.add_argument("--out", default="history", help="directory for history.md, history.json and figures/")
+    h.set_defaults(handler=_history)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,11 +28,24 @@ from ahn.errors import UserError
 from analysis.tables import Run, format_length, format_value, load_run
 from benchmarks.results import METRICS
 
-KEY_FIELDS = ("model", "method", "benchmark", "task", "length", "metric", "source", "window", "sinks")
+# `convention` (physical | paper cost accounting) defaults to physical for rows that do not carry it.
+KEY_FIELDS = (
+    "model",
+    "method",
+    "benchmark",
+    "task",
+    "length",
+    "metric",
+    "source",
+    "window",
+    "sinks",
+    "convention",
+)
 EXTRA_KEY_FIELDS = ("extra.depth", "extra.sample_id", "extra.aggregate")
 ALL_KEY_FIELDS = KEY_FIELDS + EXTRA_KEY_FIELDS
 DETERMINISTIC_RTOL = 1e-6
 LIST_LIMIT = 200  # rows named per Markdown section; the JSON payload always has them all
+SUMMARY_LIMIT = 15  # rows named per kind in the short summary a CI job posts
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,8 @@ def describe(key: tuple) -> str:
     text += f" {f['metric']} ({f['source']})"
     if f["sinks"] is not None or f["window"] is not None:
         text += f" [sinks {f['sinks']} + window {f['window']}]"
+    if f["convention"] not in (None, "physical"):
+        text += f" convention={f['convention']}"
     for name in ("depth", "sample_id", "aggregate"):
         if f[f"extra.{name}"] is not None:
             text += f" {name}={f[f'extra.{name}']}"
@@ -265,8 +281,53 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_markdown(result: dict[str, Any]) -> str:
+    """A short Markdown summary for a CI job to post: the verdict, then what moved, by how much and against
+    which tolerance (regressions and missing rows first, then improvements and changed per-sample scores)."""
+    eb, en = result["environments"]["baseline"], result["environments"]["new"]
+    c = result["counts"]
+    verdict = "PASS" if result["passed"] else "FAIL"
+    lines = [
+        f"### ahn-bench compare: **{verdict}** ({eb['run_id']} @ {_short(eb['git_commit'])} -> "
+        f"{en['run_id']} @ {_short(en['git_commit'])})",
+        "",
+        f"{sum(c.values())} rows: {c['ok']} within tolerance, {c['regression']} regressed, "
+        f"{c['missing']} missing"
+        f"{' (allowed)' if result['thresholds']['allow_missing'] else ''}, {c['improved']} improved, "
+        f"{c['changed']} per-sample changes, {c['new']} new.",
+    ]
+    moved = [("regression", result["regressions"]), ("missing", result["missing"]),
+             ("improved", result["improved"]), ("changed", result["changed"])]  # fmt: skip
+    if any(rows for _, rows in moved):
+        lines += [
+            "",
+            "| verdict | row | baseline | new | change | tolerance |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        for verdict_name, rows in moved:
+            for r in rows[:SUMMARY_LIMIT]:
+                lines.append(
+                    f"| {verdict_name} | {r['row']} | {_fmt(r['baseline'], r['unit'])} | "
+                    f"{_fmt(r['new'], r['unit'])} "
+                    f"| {r['change'] or '-'} | {r['rule']} |"
+                )
+            if len(rows) > SUMMARY_LIMIT:
+                lines.append(f"| {verdict_name} | ... and {len(rows) - SUMMARY_LIMIT} more | | | | |")
+    else:
+        lines += ["", "Nothing moved beyond its tolerance."]
+    return "\n".join(lines) + "\n"
+
+
+def _short(commit: str | None) -> str:
+    return str(commit)[:7] if commit else "?"
+
+
 def handler(args) -> dict[str, Any]:
     th = Thresholds(args.timing_ratio, args.accuracy_drop, args.memory_tolerance, args.allow_missing)
     result = compare_runs(load_run(args.baseline_dir), load_run(args.new_dir), th)
+    summary = summary_markdown(result)
     print(to_markdown(result), end="")
-    return result
+    print("\n" + summary, end="")
+    if args.summary:
+        Path(args.summary).write_text(summary, encoding="utf-8")
+    return {**result, "summary_markdown": summary}

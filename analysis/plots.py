@@ -3,6 +3,7 @@ heatmaps, per-task bars. Each function draws one figure, writes it to `path` and
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -41,10 +42,18 @@ METRIC_TITLES = {
 DPI = 110
 
 
-def color_of(variant: str, variants: list[str]) -> str:
-    if variant in METHOD_COLORS:
-        return METHOD_COLORS[variant]
-    return plt.get_cmap("tab10")(variants.index(variant) % 10)
+# Methods without a fixed colour (ct-max, snapkv, ...) take one of these, chosen by a hash of the method name,
+# so a method keeps its colour across figures and runs without a code change.
+FALLBACK_COLORS = ("#D55E00", "#56B4E9", "#F0E442", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD")
+
+
+def color_of(variant: str, variants: list[str] | None = None) -> str:
+    """Colour of a method label: its method's fixed colour, else a stable hash of the method name.
+    Window-sweep labels (`swa (32+256)`) differ from each other by line style, not colour."""
+    method = variant.split(" ")[0]
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    return FALLBACK_COLORS[zlib.crc32(method.encode()) % len(FALLBACK_COLORS)]
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -156,6 +165,12 @@ def plot_accuracy_vs_cache(acc: pd.DataFrame, frame: pd.DataFrame, model: str, p
             y = s["score"].to_numpy(float)[np.array(have)]
             color = color_of(variant, variants)
             ax.plot(x, y, "-o", color=color, label=variant, lw=1.5, ms=5)
+            lo = s["lo"].to_numpy(float)[np.array(have)]
+            hi = s["hi"].to_numpy(float)[np.array(have)]
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                ax.errorbar(x[ok], y[ok], yerr=[y[ok] - lo[ok], hi[ok] - y[ok]], fmt="none", ecolor=color,
+                            capsize=3, lw=1)  # fmt: skip
             # A windowed method keeps the same cache at every length: one label per point, not a pile.
             labels: dict[tuple[float, float], list[str]] = {}
             for xi, yi, (_, length) in zip(x, y, [k for k, h in zip(keys, have) if h]):
@@ -178,7 +193,9 @@ def plot_accuracy_vs_cache(acc: pd.DataFrame, frame: pd.DataFrame, model: str, p
         ax.legend(fontsize=8, loc="best")
     for ax in axes.flat[len(tasks) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Accuracy vs cache size ({model}); labels = context length", fontsize=11)
+    fig.suptitle(
+        f"Accuracy vs cache size ({model}); labels = context length, bars = 95% interval", fontsize=11
+    )
     return _save(fig, path)
 
 
@@ -234,11 +251,18 @@ def plot_task_bars(acc: pd.DataFrame, model: str, benchmark: str, path: str | Pa
         layout="constrained",
     )
     for ax, length in zip(axes[0], lengths):
-        sub = acc[acc["length"] == length].set_index(["task", "variant"])["score"]
+        sub = acc[acc["length"] == length].set_index(["task", "variant"])
         for i, variant in enumerate(variants):
-            heights = [sub.get((t, variant), np.nan) for t in tasks]
+            cells = [sub.loc[(t, variant)] if (t, variant) in sub.index else None for t in tasks]
+            heights = np.array([np.nan if c is None else c["score"] for c in cells], dtype=float)
+            lo = np.array([np.nan if c is None else c["lo"] for c in cells], dtype=float)
+            hi = np.array([np.nan if c is None else c["hi"] for c in cells], dtype=float)
             x = np.arange(len(tasks)) + (i - (len(variants) - 1) / 2) * width
             ax.bar(x, heights, width, color=color_of(variant, variants), label=variant)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():  # 95% intervals; a bar at 0 still shows how high the truth could be
+                yerr = [heights[ok] - lo[ok], hi[ok] - heights[ok]]
+                ax.errorbar(x[ok], heights[ok], yerr=yerr, fmt="none", ecolor="#333333", capsize=2, lw=0.9)
         ax.set_xticks(
             range(len(tasks)),
             tasks,
@@ -249,7 +273,78 @@ def plot_task_bars(acc: pd.DataFrame, model: str, benchmark: str, path: str | Pa
         ax.set_title(f"{format_length(length)} tokens", fontsize=10)
         ax.set_ylim(0, 105)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("mean score (%)")
+    axes[0][0].set_ylabel("mean score (%), bars: 95% interval")
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"{benchmark}: score per task ({model})", fontsize=11)
     return _save(fig, path)
+
+
+def plot_nll_vs_position(curve: pd.DataFrame, model: str, metric: str, path: str | Path) -> Path:
+    """NLL (or KL to full) per token-position bucket, one line per method, one panel per context length (the
+    longest three); the window edge W is a dashed line: beyond it a sliding window has forgotten tokens."""
+    lengths = sorted(curve["length"].unique())[-3:]
+    variants = sorted(curve["variant"].unique(), key=method_key)
+    fig, axes = plt.subplots(
+        1, len(lengths), figsize=(5.4 * len(lengths), 4.2), squeeze=False, sharey=True, layout="constrained"
+    )
+    for ax, length in zip(axes[0], lengths):
+        sub = curve[curve["length"] == length]
+        for i, variant in enumerate(variants):
+            s = sub[sub["variant"] == variant].sort_values("start")
+            if s.empty:
+                continue
+            x = (s["start"].to_numpy(float) + s["end"].to_numpy(float)) / 2
+            y = s["value"].to_numpy(float)
+            color = color_of(variant, variants)
+            # Later lines thinner: an untrained AHN equals swa exactly and must not hide it.
+            ax.plot(x, y, "-o", color=color, label=variant, lw=max(1.0, 3.4 - 0.7 * i), ms=max(3, 7 - i))
+            lo, hi = s["lo"].to_numpy(float), s["hi"].to_numpy(float)
+            if np.isfinite(lo).all() and np.isfinite(hi).all():
+                ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+        edges = sub["edge"].dropna().unique()
+        for edge in edges:
+            ax.axvline(edge, color="gray", ls="--", lw=1)
+            ax.annotate(f"window W={int(edge)}", (edge, 0), xycoords=("data", "axes fraction"),
+                        xytext=(3, 4), textcoords="offset points", fontsize=8, color="gray")  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ticks = sorted({int(x) for x in np.r_[sub["start"], sub["end"]] if x > 0})
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([format_length(t) for t in ticks], fontsize=8)
+        ax.set_xlabel("token position (bucket, log scale)")
+        ax.set_title(f"{format_length(length)}-token documents", fontsize=10)
+        ax.grid(True, alpha=0.3)
+    unit = "nats/token"
+    axes[0][0].set_ylabel(f"{'NLL' if metric == 'nll' else 'KL to full attention'} ({unit})")
+    axes[0][-1].legend(fontsize=8, loc="best")
+    title = "NLL vs position" if metric == "nll" else "KL to full attention vs position"
+    fig.suptitle(f"{title} ({model})", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_history(trend: pd.DataFrame, title: str, unit: str, path: str | Path) -> tuple[Path, list[str]]:
+    """One metric over runs (x: runs in order, labelled by commit), one line per method; intervals as bars
+    where the trend has lo/hi. Returns the path and the labels of the lines drawn."""
+    runs = list(dict.fromkeys(trend["run_label"]))
+    variants = sorted(trend["variant"].unique(), key=method_key)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(runs) + 2.5), 3.8), layout="constrained")
+    for i, variant in enumerate(variants):
+        s = trend[trend["variant"] == variant].set_index("run_label").reindex(runs)
+        x = np.arange(len(runs))
+        y = s["value"].to_numpy(float)
+        color = color_of(variant, variants)
+        # Later lines thinner, so that methods with equal values (untrained AHN == swa) stay visible.
+        ax.plot(x, y, "-o", color=color, label=variant, lw=max(1.0, 3.4 - 0.7 * i), ms=max(3, 7 - i))
+        lo, hi = s["lo"].to_numpy(float), s["hi"].to_numpy(float)
+        ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
+        if ok.any():
+            ax.errorbar(x[ok], y[ok], yerr=[y[ok] - lo[ok], hi[ok] - y[ok]], fmt="none", ecolor=color,
+                        capsize=3, lw=1)  # fmt: skip
+    ax.set_xticks(range(len(runs)), runs, rotation=20, ha="right", fontsize=8)
+    ax.yaxis.set_major_formatter(EngFormatter(unit=unit if unit not in ("%", "1") else ""))
+    ax.set_ylabel(f"{unit}" if unit else "value")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    drawn = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    return _save(fig, path), drawn

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ahn.errors import UserError
+from analysis.stats import Estimate, mean_interval, paired_difference, percentile_spread, sign_test_p
 from benchmarks.results import METRICS, ROWS_FILE, load_frame, read_manifest
 
 METHOD_ORDER = ("full", "swa", "ahn-gdn", "ahn-dn", "ahn-mamba2")
@@ -28,8 +29,10 @@ EFFICIENCY_METRICS = (
     "prefill_seconds",
     "decode_seconds_p50",
 )
-DISTILL_METRICS = ("kl_to_teacher", "nll")
-EXTRA_KEYS = ("extra.depth", "extra.sample_id", "extra.aggregate", "extra.n")
+EXTRA_KEYS = ("extra.depth", "extra.sample_id", "extra.aggregate", "extra.n", "extra.seconds")
+# Efficiency rows may say which accounting they follow (issue 9): "physical" (what the cache really holds,
+# every FLOP counted; the default and what rows without the field mean) or "paper" (the paper's formulas).
+DEFAULT_CONVENTION = "physical"
 
 
 @dataclass
@@ -62,20 +65,27 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
 
 def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the columns analysis relies on: the optional extras (as NaN) and `variant`, the method label.
+    """Add the columns analysis relies on: the optional extras (as NaN), `convention` and `variant`, the
+    method label.
 
     `variant` is the method name, or `method (sinks+window)` when a run holds several window settings of one
-    method (a window sweep), so that lines and table rows stay distinct."""
+    method for one model (a window sweep), so that lines and table rows stay distinct."""
     frame = frame.copy()
     for col in EXTRA_KEYS:
         if col not in frame:
             frame[col] = np.nan
     frame.loc[frame["window"].isna(), "sinks"] = np.nan  # no window, no sinks: full attention's 0 or None
+    # The convention may come as a top-level field or inside `extra`, depending on the writer.
+    convention = frame["convention"] if "convention" in frame else pd.Series(np.nan, index=frame.index)
+    if "extra.convention" in frame:
+        convention = convention.fillna(frame["extra.convention"])
+    frame["convention"] = convention.fillna(DEFAULT_CONVENTION).astype(str)
     frame["variant"] = frame["method"]
-    settings = frame[["method", "sinks", "window"]].drop_duplicates()
-    for method, n in settings.groupby("method").size().items():
+    # Per model: the paper's configs costed at 128 + 32640 do not make the measured model's swa a sweep.
+    settings = frame[["model", "method", "sinks", "window"]].drop_duplicates()
+    for (model, method), n in settings.groupby(["model", "method"]).size().items():
         if n > 1:
-            mask = frame["method"] == method
+            mask = (frame["model"] == model) & (frame["method"] == method)
             sub = frame.loc[mask]
             frame.loc[mask, "variant"] = [
                 f"{method} ({_int_or_dash(s)}+{_int_or_dash(w)})" for s, w in zip(sub["sinks"], sub["window"])
@@ -99,9 +109,10 @@ def ordered_variants(frame: pd.DataFrame) -> list[str]:
 # ---------------------------------------------------------------- efficiency
 
 
-def efficiency_values(frame: pd.DataFrame) -> pd.DataFrame:
-    """One value per (model, variant, metric, source, length); repeated measurements give their median."""
-    eff = frame[frame["benchmark"] == "efficiency"]
+def efficiency_values(frame: pd.DataFrame, convention: str = DEFAULT_CONVENTION) -> pd.DataFrame:
+    """One value per (model, variant, metric, source, length) under one cost convention; repeated
+    measurements give their median."""
+    eff = frame[(frame["benchmark"] == "efficiency") & (frame["convention"] == convention)]
     keys = ["model", "variant", "method", "sinks", "window", "metric", "unit", "source", "length"]
     return eff.groupby(keys, dropna=False, sort=False)["value"].median().reset_index()
 
@@ -232,17 +243,24 @@ ACC_KEYS = ["model", "benchmark", "task", "variant", "length"]
 
 
 def _mean_with_fallback(frame: pd.DataFrame, keys: list[str], aggregates: pd.DataFrame) -> pd.DataFrame:
-    """Mean score (and n) over per-sample rows per `keys`; groups that have only aggregate rows use those."""
+    """Mean score, n and 95% interval (lo, hi, interval) over per-sample rows per `keys`; groups that have
+    only aggregate rows use those, with no interval (their samples are not in the rows)."""
     samples = frame[~_is_aggregate(frame)]
-    from_samples = samples.groupby(keys, dropna=False)["value"].agg(score="mean", n="count").reset_index()
+    records = []
+    for key, group in samples.groupby(keys, dropna=False, sort=False):
+        est = mean_interval(group["value"])
+        records.append((*key, est.mean, est.n, est.lo, est.hi, est.method))
+    columns = keys + ["score", "n", "lo", "hi", "interval"]
+    from_samples = pd.DataFrame.from_records(records, columns=columns)
     agg = aggregates.copy()
     agg["n"] = agg["extra.n"]
     agg = agg.rename(columns={"value": "score"})[keys + ["score", "n"]]
+    agg = agg.assign(lo=np.nan, hi=np.nan, interval="aggregate only")
     if len(from_samples):
         have = pd.MultiIndex.from_frame(from_samples[keys])
         agg = agg[~pd.MultiIndex.from_frame(agg[keys]).isin(have)] if len(agg) else agg
     parts = [d for d in (from_samples, agg) if len(d)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keys + ["score", "n"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
 def accuracy_by_length(frame: pd.DataFrame) -> pd.DataFrame:
@@ -293,13 +311,53 @@ def accuracy_head_to_head(frame: pd.DataFrame, model: str, length: int) -> pd.Da
     return with_baselines(values.reset_index(drop=True), ["benchmark", "task"])
 
 
-def distill_table(frame: pd.DataFrame, model: str, metric: str) -> pd.DataFrame:
-    """kl_to_teacher / nll per variant (rows) and length (columns), mean over samples and tasks."""
-    sel = frame[(frame["model"] == model) & (frame["metric"] == metric)]
-    if sel.empty:
+def sample_scores(frame: pd.DataFrame, model: str, length: int | None = None) -> pd.DataFrame:
+    """Per-sample score rows (not aggregates) of one model, optionally at one length."""
+    scores = _score_rows(frame)
+    scores = scores[(scores["model"] == model) & ~_is_aggregate(scores) & scores["extra.sample_id"].notna()]
+    return scores if length is None else scores[scores["length"] == length]
+
+
+def paired(
+    frame: pd.DataFrame,
+    model: str,
+    length: int,
+    variant: str,
+    baseline: str,
+    benchmark: str,
+    task: str | None = None,
+) -> tuple[Estimate, float]:
+    """Paired difference variant - baseline (points) over the samples both answered at one length, pooled
+    over the benchmark's tasks unless `task` is given; and the exact sign-test p for pass/fail scores (NaN
+    otherwise). Samples pair on (task, depth, sample id)."""
+    s = sample_scores(frame, model, length)
+    s = s[s["benchmark"] == benchmark]
+    if task is not None:
+        s = s[s["task"] == task]
+    keys = ["task", "extra.depth", "extra.sample_id"]
+    a = s[s["variant"] == variant].drop_duplicates(keys).set_index(keys)["value"]
+    b = s[s["variant"] == baseline].drop_duplicates(keys).set_index(keys)["value"]
+    both = a.to_frame("a").join(b.to_frame("b"), how="inner")
+    est = paired_difference(both["a"], both["b"])
+    binary = len(both) and all(set(both[c].unique()) <= {0.0, 100.0} for c in ("a", "b"))
+    return est, (sign_test_p(both["a"], both["b"]) if binary else float("nan"))
+
+
+def benchmark_scores(frame: pd.DataFrame, model: str, length: int, max_tasks: int = 4) -> pd.DataFrame:
+    """Mean score per (benchmark, task, variant) at one length; a benchmark with more than `max_tasks` tasks
+    is pooled over its tasks' samples (task "all"). Columns benchmark, task, variant, score, n, lo, hi,
+    interval."""
+    s = sample_scores(frame, model, length)
+    if s.empty:
         return pd.DataFrame()
-    table = sel.pivot_table(index="variant", columns="length", values="value", aggfunc="mean")
-    return table.loc[sorted(table.index, key=method_key)]
+    many = s.groupby("benchmark")["task"].nunique()
+    s = s.assign(task=[("all" if many[b] > max_tasks else t) for b, t in zip(s["benchmark"], s["task"])])
+    records = []
+    for (benchmark, task, variant), g in s.groupby(["benchmark", "task", "variant"], sort=False):
+        est = mean_interval(g["value"])
+        records.append((benchmark, task, variant, est.mean, est.n, est.lo, est.hi, est.method))
+    columns = ["benchmark", "task", "variant", "score", "n", "lo", "hi", "interval"]
+    return _sort_acc(pd.DataFrame.from_records(records, columns=columns), ["benchmark", "task", "variant"])
 
 
 # ---------------------------------------------------------------- formatting
@@ -347,3 +405,51 @@ def format_length(length: int) -> str:
 
 def metric_unit(metric: str) -> str:
     return METRICS[metric].unit if metric in METRICS else ""
+
+
+# ---------------------------------------------------------------- timings with their spread
+
+TIMING_METRICS = ("prefill_seconds", "decode_seconds_p50")
+
+
+def timing_spread(frame: pd.DataFrame, model: str, variant: str, metric: str, length: int) -> dict[str, Any]:
+    """{p50, p10, p90, repeats} of one measured timing. The harness's own p10/p90 rows win (decode); else the
+    spread of the repeats a row lists in `extra.seconds`, or of repeated rows; one bare value has none."""
+    sel = frame[
+        (frame["model"] == model) & (frame["variant"] == variant) & (frame["length"] == length)
+        & (frame["source"] == "measured") & (frame["benchmark"] == "efficiency")
+        & (frame["convention"] == DEFAULT_CONVENTION)
+    ]  # fmt: skip
+    rows = sel[sel["metric"] == metric]
+    if rows.empty:
+        return {"p50": float("nan"), "p10": float("nan"), "p90": float("nan"), "repeats": 0}
+    repeats = [x for v in rows["extra.seconds"] if isinstance(v, list) for x in v]
+    p10, p50, p90, n = percentile_spread(repeats if repeats else list(rows["value"]))
+    if not repeats:  # the count may be recorded without the timings: repeats, or decode's timed tokens
+        for key in ("extra.repeats", "extra.new_tokens"):
+            if key in rows and rows[key].notna().any():
+                n = int(rows[key].dropna().iloc[0]) * len(rows)
+                break
+    if metric.endswith("_p50"):
+        p50 = float(rows["value"].median())
+        recorded = {
+            q: sel[sel["metric"] == metric.replace("_p50", f"_{q}")]["value"].median() for q in ("p10", "p90")
+        }
+        p10 = float(recorded["p10"]) if np.isfinite(recorded["p10"]) else p10
+        p90 = float(recorded["p90"]) if np.isfinite(recorded["p90"]) else p90
+    elif not repeats:
+        p50 = float(rows["value"].median())
+    return {"p50": p50, "p10": p10, "p90": p90, "repeats": n}
+
+
+def format_spread(spread: dict[str, Any]) -> str:
+    """'93.3 ms (p10-p90 88.1-101 ms, n=12)'; a single timing says n=1."""
+    p50, n = spread["p50"], spread["repeats"]
+    if not np.isfinite(p50):
+        return "n/a"
+    if not (np.isfinite(spread["p10"]) and np.isfinite(spread["p90"])):
+        return f"{format_value(p50, 's')} (n={n}, " + ("one timing)" if n < 2 else "spread not recorded)")
+    lo, hi = format_value(spread["p10"], "s"), format_value(spread["p90"], "s")
+    if lo.split(" ")[1:] == hi.split(" ")[1:]:  # same unit: '105-139 ms'
+        lo = lo.split(" ")[0]
+    return f"{format_value(p50, 's')} (p10-p90 {lo}-{hi}, n={n})"

@@ -18,14 +18,14 @@ from benchmarks.results import ResultRow, RowWriter
 FIXTURE = Path(__file__).parent / "fixtures" / "run_small"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = [
-    "Run and environment",
-    "AHN weights: trained or untrained",
-    "Headline comparison",
+    "Verdict",
+    "Cost at the longest length",
     "Scaling with context length",
     "Analytic cost model vs measurement",
-    "Accuracy",
-    "Distillation quality",
-    "Comparison with the AHN paper",
+    "Accuracy per task",
+    "AHN weights: trained or untrained",
+    "Run and environment",
+    "Not measured in this run",
 ]
 
 
@@ -66,7 +66,7 @@ def test_report_cli_writes_every_section_and_figure(report):
         assert f"figures/{name}.png" in md
 
     figures = [Path(p) for p in payload["figures"]]
-    assert len(figures) == 10
+    assert len(figures) == 10 and len(set(figures)) == 10
     html = (report / "report.html").read_text()
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(embedded) == len(figures)
@@ -81,15 +81,32 @@ def test_report_content(report):
     report, _ = report
     md = (report / "report.md").read_text()
     assert "Synthetic test fixture" in md  # the fixture says it is one
+    assert md.index("## Verdict") < md.index("## Run and environment")  # the answer first, provenance last
     assert "| ahn-gdn | **trained** | manifest config |" in md
-    assert "### smollm2-135m at 8k tokens" in md
-    assert "| cache_bytes | analytic | swa | 11.3 MiB | 0.0625x (-93.8%) | - |" in md
-    assert "| cache_bytes | analytic | 1.00 | 0.00 | 0.00 |" in md  # growth exponents
-    # No Qwen rows: the paper comparison says what is missing instead of vanishing.
-    paper_part = md.split("## Comparison with the AHN paper")[1]
-    assert paper_part.count("**Missing:**") == 3
+    assert "**Cost at 8k tokens**" in md
+    assert "| swa | 2.48 TFLOP | 0.549x | - | 11.3 MiB | 0.0625x | - |" in md
+    assert "| cache_bytes | analytic | 1.00 | 0.00 | 0.00 |" in md  # growth exponents over four lengths
+    # Every accuracy cell carries its interval and n; the verdict's differences are paired.
+    assert "| infinitebench/passkey | full | " in md and "[95% CI]" in md
+    assert re.search(r"\| passkey \| ahn-gdn \| 2k \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| 10 \|", md)
+    # Decode timings carry their p10-p90 and repeat count.
+    assert re.search(r"ms \(p10-p90 [\d.]+-[\d.]+ ms, n=32\)", md)
+    # No Qwen rows: the paper comparison and lm are not shown but listed once at the end.
+    tail = md.split("## Not measured in this run")[1]
+    assert "## Comparison with the AHN paper" not in md and "no `lveval` score rows" in tail
+    assert md.count("no `lm` rows") == 1 and "no `lm` rows" in tail
+    assert "Missing:" not in md
     html = (report / "report.html").read_text()
-    assert "<h2>Comparison with the AHN paper</h2>" in html and "<strong>Missing:</strong>" in html
+    assert "<nav><strong>Contents</strong>" in html and 'href="#verdict"' in html
+    assert '<td class="txt">swa</td><td class="num">2.48 TFLOP</td>' in html
+
+
+def test_config_is_a_readable_table(report):
+    report, _ = report
+    md = (report / "report.md").read_text()
+    assert "| `lengths` | 1024, 2048, 4096, 8192 |" in md
+    assert "| `accounting.kv_bytes_per_element` | 2 |" in md
+    assert "{'" not in md  # no Python dict repr anywhere
 
 
 def _qwen_run(run_dir: Path, ahn_status: str) -> Path:
@@ -151,13 +168,16 @@ def test_paper_figures_beside_ours(tmp_path):
     assert payload["sections"]["Comparison with the AHN paper"] == "present"
     md = (run_dir / "report.md").read_text()
     # Paper Table 9 headline: 40.5% fewer FLOPs, 74.0% less cache; ours: 40.0% and 75.0% by construction.
+    verdict = md.split("## Cost at the longest length")[0]
     assert (
-        "| prefill_flops reduction, ahn-gdn vs full | analytic | 40.5% | 40.0% | -0.5 | 128 + 32640 |" in md
+        "| qwen2.5-3b: prefill_flops reduction, ahn-gdn vs full, 128k | 40.5% | 40.0% (-0.5 pts) |" in verdict
     )
-    assert "| cache_bytes reduction, ahn-gdn vs full | analytic | 74.0% | 75.0% | +1.0 | 128 + 32640 |" in md
+    assert (
+        "| qwen2.5-3b: cache_bytes reduction, ahn-gdn vs full, 128k | 74.0% | 75.0% (+1.0 pts) |" in verdict
+    )
     # Paper Table 6, 3B: cmrc full 7.28, swa 7.48, AHN-GDN 7.96; cells are "ours (paper)".
     assert "| cmrc | 4.00 (7.28) | 5.00 (7.48) | 6.00 (7.96) |" in md
     assert "| loogle_sd | 4.00 (0.89) | 5.00 (4.59) | 6.00 (7.21) |" in md
     assert "average (11 tasks)" not in md  # only 3 of the 11 tasks were run
     assert "| ahn-gdn | **untrained** |" in md and "zero-initialised" in md
-    assert "no `kl_to_teacher` / `nll` rows" in md
+    assert "no `lm` rows" in md.split("## Not measured in this run")[1]
