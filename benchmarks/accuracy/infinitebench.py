@@ -17,7 +17,7 @@ from typing import Any
 from ahn.errors import UserError
 from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
-from benchmarks.accuracy.generators import GENERATED_TASKS
+from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS  # noqa: F401 (part of this module's API)
 from benchmarks.accuracy.jsonl import RecordError, need, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
 
