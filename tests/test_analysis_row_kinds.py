@@ -151,7 +151,7 @@ def test_paper_convention_rows_sit_beside_physical(tmp_path):
     rows = []
     for convention, (full_cache, ahn_cache) in (("physical", (4.0e9, 1.2e9)), ("paper", (4.0e9, 1.0e9))):
         for method, cache in (("full", full_cache), ("ahn-gdn", ahn_cache)):
-            r = row(method, "efficiency", "prefill", 131072, "cache_bytes", cache, "B", "analytic",
+            r = row(method, "efficiency", "prefill", 128000, "cache_bytes", cache, "B", "analytic",
                     model="qwen2.5-3b", convention=convention)  # fmt: skip
             rows.append(r)
     run_dir = write_run(tmp_path / "conv", rows)
@@ -159,7 +159,7 @@ def test_paper_convention_rows_sit_beside_physical(tmp_path):
     md = (run_dir / "report.md").read_text()
     # Physical: 1 - 1.2/4 = 70.0% (paper 74.0%); paper convention: 1 - 1.0/4 = 75.0%.
     assert (
-        "| qwen2.5-3b: cache_bytes reduction, ahn-gdn vs full, 128k | 74.0% | 70.0% (-4.0 pts) | "
+        "| qwen2.5-3b: cache_bytes reduction, ahn-gdn vs full, 128,000 | 74.0% | 70.0% (-4.0 pts) | "
         "75.0% (+1.0 pts) |" in md
     )
     # The two conventions never mix in the cost tables (a median of both would read 1.1 GiB).
