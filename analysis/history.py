@@ -23,6 +23,7 @@ from analysis import lm, plots
 from analysis.document import slug
 from analysis.stats import mean_interval
 from analysis.tables import (
+    EFFICIENCY_METRICS,
     Run,
     efficiency_values,
     format_length,
@@ -31,15 +32,6 @@ from analysis.tables import (
     sample_scores,
 )
 from analysis.verdict import primary_models
-
-HISTORY_METRICS = (
-    "prefill_flops",
-    "decode_flops_per_token",
-    "cache_bytes",
-    "peak_memory_bytes",
-    "prefill_seconds",
-    "decode_seconds_p50",
-)
 
 
 def run_label(run: Run, seen: set[str]) -> str:
@@ -70,7 +62,9 @@ def points(run: Run, label: str, lengths: dict[str, int]) -> list[dict[str, Any]
     eff = efficiency_values(run.frame)
     for model in primary_models(run):
         length = lengths.get(model)
-        sel = eff[(eff["model"] == model) & (eff["length"] == length) & eff["metric"].isin(HISTORY_METRICS)]
+        sel = eff[
+            (eff["model"] == model) & (eff["length"] == length) & eff["metric"].isin(EFFICIENCY_METRICS)
+        ]
         for r in sel.itertuples():
             series = f"{model} {r.metric} ({r.source}) at {format_length(length)}"
             out.append(

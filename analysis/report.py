@@ -167,17 +167,7 @@ class _Builder:
                 single.append((model, length))
                 continue
             doc.h3(f"{model} at {format_length(length)} tokens")
-            rows = [
-                [
-                    r.metric,
-                    r.source,
-                    r.variant,
-                    format_value(r.value, r.unit),
-                    _vs(r.vs_full_ratio, r.method == "full"),
-                    _vs(r.vs_swa_ratio, r.method == "swa"),
-                ]
-                for r in head_to_head(self.frame, model, length).itertuples()
-            ]
+            rows = [_head_to_head_cells(r) for r in head_to_head(self.frame, model, length).itertuples()]
             doc.table(["metric", "source", "method", "value", "vs full", "vs swa"], rows)
         if single:
             # One measured length: a table, never a line plot or a growth exponent.
@@ -185,18 +175,7 @@ class _Builder:
             rows = []
             for model, length in single:
                 for r in head_to_head(self.frame, model, length).itertuples():
-                    rows.append(
-                        [
-                            model,
-                            format_length(length),
-                            r.metric,
-                            r.source,
-                            r.variant,
-                            format_value(r.value, r.unit),
-                            _vs(r.vs_full_ratio, r.method == "full"),
-                            _vs(r.vs_swa_ratio, r.method == "swa"),
-                        ]
-                    )
+                    rows.append([model, format_length(length), *_head_to_head_cells(r)])
             doc.table(["model", "length", "metric", "source", "method", "value", "vs full", "vs swa"], rows)
 
     def scaling(self) -> None:
@@ -551,6 +530,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return "-" if value is None else str(value)
+
+
+def _head_to_head_cells(r) -> list[str]:
+    """metric | source | method | value | vs full | vs swa, for one row of `head_to_head`."""
+    return [
+        r.metric,
+        r.source,
+        r.variant,
+        format_value(r.value, r.unit),
+        _vs(r.vs_full_ratio, r.method == "full"),
+        _vs(r.vs_swa_ratio, r.method == "swa"),
+    ]
 
 
 def _vs(ratio: float, is_self: bool) -> str:
