@@ -25,8 +25,20 @@ def _sdpa(q, k, v, mask, scale, is_causal=False):
 
 
 def attend_to_all(q, k, v, scale: float) -> torch.Tensor:
-    """Queries that may see every key (one decoded token over what its cache holds): no mask."""
-    return _sdpa(q, k, v, None, scale)
+    """Queries that may see every key (one decoded token over what its cache holds): no mask.
+
+    With no mask the query heads sharing a KV head can be handed to SDPA as extra queries of that head,
+    [B, Hkv, C * groups, D], instead of through enable_gqa: one pass over each KV head rather than one per
+    query head. On CPU that is 4-7x faster for a bf16 decode step (measured with torch 2.13: 0.71 -> 0.16 ms
+    at 544 keys, 15 -> 2 ms at 8192, 1 thread) and never slower in fp32."""
+    B, C, Hq, D = q.shape
+    Hkv = k.shape[2]
+    if Hq == Hkv:
+        return _sdpa(q, k, v, None, scale)
+    groups = Hq // Hkv  # query head h reads KV head h // groups (HF's repeat_kv order)
+    grouped = q.reshape(B, C, Hkv, groups, D).permute(0, 2, 1, 3, 4).reshape(B, Hkv, C * groups, D)
+    out = F.scaled_dot_product_attention(grouped, k.transpose(1, 2), v.transpose(1, 2), scale=scale)
+    return out.reshape(B, Hkv, C, groups, D).permute(0, 2, 1, 3, 4).reshape(B, C, Hq, D)
 
 
 def full_attention(q, k, v, q_pos0: int, scale: float) -> torch.Tensor:

@@ -86,6 +86,33 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3, 4]
 
 
+def test_init_weights_fine_tunes_from_the_file_and_resumes_exactly(tmp_path):
+    from ahn.weights import save_ahn_weights
+
+    trained = _tiny()
+    train(_cfg(tmp_path / "first"), lm=trained, rows=_rows(), progress=False)
+    start = tmp_path / "start.safetensors"
+    save_ahn_weights(trained.model, start)
+    first = {n: p.detach().clone() for n, p in ahn.ahn_parameters(trained.model).items()}
+
+    zero_steps = _tiny()  # lr 0: the fine-tune's parameters stay exactly what it loaded
+    train(_cfg(tmp_path / "z", steps=1, lr=0.0, init_weights=str(start)), lm=zero_steps, rows=_rows(),
+          progress=False)  # fmt: skip
+    for name, p in ahn.ahn_parameters(zero_steps.model).items():
+        torch.testing.assert_close(p, first[name], rtol=0, atol=0)
+
+    a, b = _tiny(), _tiny()
+    train(_cfg(tmp_path / "a", init_weights=str(start)), lm=a, rows=_rows(), progress=False)
+    train(_cfg(tmp_path / "b", init_weights=str(start)), lm=b, rows=_rows(), progress=False, stop_after=2)
+    resumed = _tiny()  # a fresh, untrained model: everything must come from the checkpoint
+    train(_cfg(tmp_path / "b", init_weights=str(start)), lm=resumed, rows=_rows(), resume=True,
+          progress=False)  # fmt: skip
+    pa, pb = ahn.ahn_parameters(a.model), ahn.ahn_parameters(resumed.model)
+    assert any(not torch.equal(pa[n], first[n]) for n in pa)  # it did train past the start
+    for name in pa:
+        torch.testing.assert_close(pa[name], pb[name], rtol=0, atol=0)
+
+
 def test_loss_mask_starts_at_sinks_plus_window_and_kl_is_zero_before_it():
     spec = MethodSpec("ahn-gdn", 24, 8)
     mask = loss_mask(SEQ, spec)

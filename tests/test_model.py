@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import ahn
-from ahn.attention import sink_window_attention
+from ahn.attention import attend_to_all, sink_window_attention
 from ahn.cache import GROWTH_TOKENS
 from ahn.errors import UserError
 
@@ -141,6 +141,39 @@ def test_cache_keeps_alive_only_what_it_reports(method):
         assert cache.nbytes() <= storage < cache.nbytes() + block
     else:  # the ring is full: it holds exactly what it reports
         assert storage == cache.nbytes()
+
+
+@pytest.mark.parametrize("method", ["full", "swa"])
+def test_cache_buffers_are_heads_first_after_growth(method):
+    # SDPA reads a slice of the first n slots fastest when each head's n x D keys are one contiguous run.
+    sizes = {} if method == "full" else {"window": 12, "sinks": 4}
+    lm = ahn.tiny_model("llama", method, **sizes)
+    _, cache = _stream(
+        lm.model, _ids(GROWTH_TOKENS + 40, B=1), prefill_chunk=100, prefill_len=GROWTH_TOKENS + 30
+    )
+    for layer in cache.layers:
+        for buffer in (layer.keys, layer.values):
+            per_head = buffer[:, : layer.seen if method == "full" else 16].transpose(1, 2)  # [B, H, n, D]
+            assert per_head[0, 0].is_contiguous() and buffer.stride(2) == buffer.shape[1] * buffer.shape[3]
+
+
+@pytest.mark.parametrize("queries", [1, 3])
+def test_attend_to_all_groups_query_heads_as_sdpa_gqa_does(queries):
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, queries, 6, 8, generator=gen)  # 6 query heads over 2 KV heads: groups of 3
+    k, v = torch.randn(2, 11, 2, 8, generator=gen), torch.randn(2, 11, 2, 8, generator=gen)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=0.3, enable_gqa=True
+    ).transpose(1, 2)
+    torch.testing.assert_close(attend_to_all(q, k, v, 0.3), expected)
+    # Negative control: had the groups been interleaved (query head h on KV head h % 2), it would differ.
+    interleaved = torch.nn.functional.scaled_dot_product_attention(
+        q.transpose(1, 2),
+        k.repeat(1, 1, 3, 1).transpose(1, 2),
+        v.repeat(1, 1, 3, 1).transpose(1, 2),
+        scale=0.3,
+    ).transpose(1, 2)
+    assert not torch.allclose(attend_to_all(q, k, v, 0.3), interleaved, atol=1e-3)
 
 
 def _decode_buffers(cache):

@@ -20,7 +20,7 @@ from ahn.files import check_run_dir, claim_run_dir
 # Settings a resumed run must share with the run it continues, beyond those the trainer checks itself
 # (method, model, seq_len, batch_size, grad_accum, seed, steps): they change what the steps compute.
 RESUME_MUST_MATCH = ("data", "lr", "warmup", "weight_decay", "grad_clip", "dtype", "memory_sizes",
-                     "sink_choices")  # fmt: skip
+                     "sink_choices", "init_weights")  # fmt: skip
 EVAL_OUTPUTS = ("eval_rows.jsonl", "eval_table.md")
 
 
@@ -63,6 +63,11 @@ def register(subparsers) -> None:
         help="sinks to sample from (default: the paper's 0 32 64 128 512 2048 4096)",
     )
     p.add_argument("--save-every", type=int, default=10)
+    p.add_argument(
+        "--init-weights",
+        default=None,
+        help="AHN safetensors (ours or official) to start from instead of the fresh init: fine-tuning",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument(
@@ -112,7 +117,7 @@ def _distill(args: argparse.Namespace) -> dict:
         model=args.model, method=args.method, steps=args.steps, seq_len=args.seq_len, out=args.out,
         data=args.data, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup=args.warmup, weight_decay=args.weight_decay, dtype=args.dtype, seed=args.seed,
-        save_every=args.save_every,
+        save_every=args.save_every, init_weights=args.init_weights,
         **({"sink_choices": args.sink_choices} if args.sink_choices else {}),
     )  # fmt: skip
     if check_run_dir(args.out, resume=args.resume, overwrite=args.overwrite) == "overwrite":

@@ -57,6 +57,7 @@ class DistillConfig:
     memory_sizes: list[int] = field(default_factory=lambda: list(MEMORY_SIZES))
     sink_choices: list[int] = field(default_factory=lambda: list(SINK_CHOICES))
     save_every: int = 10
+    init_weights: str | None = None  # AHN safetensors to start from (fine-tuning); None: the fresh init
 
     def __post_init__(self):
         if self.method not in METHODS or METHODS[self.method].memory is None:
@@ -246,7 +247,7 @@ def train(cfg: DistillConfig, lm=None, rows: torch.Tensor | None = None, resume:
     """Run (or resume) `cfg`. `lm`/`rows` may be given (tests); else the model and data are loaded.
     `stop_after` ends this invocation after that many optimiser steps in total (simulates a kill)."""
     from ahn.models import load_model, load_tokenizer
-    from ahn.weights import save_ahn_weights
+    from ahn.weights import load_weights, save_ahn_weights
 
     dist = Dist.from_env()
     out = Path(cfg.out)
@@ -263,6 +264,8 @@ def train(cfg: DistillConfig, lm=None, rows: torch.Tensor | None = None, resume:
     if lm is None:
         lm = load_model(cfg.model, cfg.method, dtype=cfg.dtype, weights=None, with_tokenizer=False)
     model = lm.model
+    if cfg.init_weights is not None and ckpt is None:  # fine-tuning; a resume takes them from its checkpoint
+        load_weights(model, cfg.init_weights)
     max_pos = getattr(model.config, "max_position_embeddings", None)
     if max_pos and cfg.seq_len > max_pos:
         raise UserError(f"seq-len {cfg.seq_len} exceeds the model's {max_pos} positions")
