@@ -13,9 +13,8 @@ import torch
 from torch import nn
 from transformers import AttentionInterface
 
-from ahn.cache import MemoryCache, MemoryCacheLayer
+from ahn.cache import MemoryCache
 from ahn.errors import UserError
-from ahn.memory import MEMORIES
 from ahn.methods import MethodSpec
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3")
@@ -56,7 +55,7 @@ def memory_attention_forward(
     q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
 
     if cache is None:  # whole-sequence forward: a throwaway layer, the same algorithm as streaming
-        layer = MemoryCacheLayer(self.ahn_spec)
+        layer = self.ahn_spec.method.new_layer(self.ahn_spec)
     elif isinstance(cache, MemoryCache):
         layer = cache.layers[self.layer_idx]
     else:
@@ -112,7 +111,7 @@ class AttachedMethod:
 
 
 def attach_method(model: nn.Module, spec: MethodSpec, seed: int | None = 0) -> AttachedMethod:
-    """Attach `spec` to every decoder layer. AHN modules are created fresh (zero output projection:
+    """Attach `spec` to every decoder layer. A method's modules (AHN) are created fresh (zero output projection:
     exactly SWA until trained or loaded with `ahn.weights.load_ahn_weights`)."""
     if getattr(model, "ahn_attached", None) is not None:
         raise UserError(
@@ -132,11 +131,9 @@ def attach_method(model: nn.Module, spec: MethodSpec, seed: int | None = 0) -> A
             attn = layer.self_attn
             attn.ahn_spec = spec
             attn.forward = types.MethodType(memory_attention_forward, attn)
-            if spec.memory is not None:
-                device = attn.q_proj.weight.device
-                attn.ahn = MEMORIES[spec.memory](
-                    config.hidden_size, config.num_attention_heads, attn.head_dim
-                ).to(device)
+            module = spec.method.build_memory(config, attn)
+            if module is not None:
+                attn.ahn = module
     finally:
         if seed is not None:
             torch.random.set_rng_state(generator_state)

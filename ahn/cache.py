@@ -15,11 +15,15 @@ W = 32640 on Qwen2.5-3B). `full` keeps every token in a buffer that grows by GRO
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
 
 from ahn.attention import attend_to_all, full_attention, sink_window_attention
-from ahn.methods import MethodSpec
+
+if TYPE_CHECKING:  # ahn.methods imports the layers below from here
+    from ahn.methods import MethodSpec
 
 
 def _cat(held: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
@@ -61,27 +65,28 @@ def _ring_in_order(ring: torch.Tensor, offset: int, size: int, first: int, n: in
 
 
 class MemoryCacheLayer(CacheLayerMixin):
+    """The sinks + ring-window layer of swa and AHN (`memory` given); other methods subclass it
+    (ahn/methods/): the method's `new_layer` says which layer runs it."""
+
     def __init__(self, spec: MethodSpec):
         super().__init__()
         self.spec = spec
         self.seen = 0  # tokens processed so far (the next token's position)
-        # KV [B, capacity, Hkv, D], written in place. full: position p in slot p (capacity grows by blocks).
-        # Windowed: sinks p < S in slot p, then a ring of W slots: position p >= S in S + (p - S) % W, so the
+        # KV [B, capacity, Hkv, D], written in place: sinks p < S in slot p, then a ring of W slots: position p >= S in S + (p - S) % W, so the
         # token a query evicts (p - W) sits in exactly the slot the query's own token takes.
         self.keys = self.values = None
         self.writes = None  # [B, <=W, Hq, n_write] ring of write scalars: position p >= S at (p - S) % W
         self.state = None  # [B, Hq, D, D] fp32
 
     def _held_tokens(self) -> int:
-        spec = self.spec
-        return self.seen if not spec.windowed else min(self.seen, spec.sinks + spec.window)
+        return min(self.seen, self.spec.sinks + self.spec.window)
 
     def _held_stream(self, seen: int) -> int:
         return min(self.spec.window, max(seen - self.spec.sinks, 0))
 
     def _reserve(self, k, n_write_like, tokens_after: int) -> None:
         spec, used = self.spec, self._held_tokens()
-        limit = spec.sinks + spec.window if spec.windowed else None
+        limit = spec.sinks + spec.window
         self.keys = _grown(self.keys, k, used, tokens_after, limit)
         self.values = _grown(self.values, k, used, tokens_after, limit)
         if n_write_like is not None:
@@ -95,13 +100,7 @@ class MemoryCacheLayer(CacheLayerMixin):
     def process(self, q, k, v, x, memory, scale: float) -> torch.Tensor:
         """New tokens' q [B, C, Hq, D], post-RoPE k, v [B, C, Hkv, D], normed hidden x [B, C, hidden]
         -> attention + memory output [B, C, Hq, D] (before the layer's o_proj)."""
-        P, C = self.seen, q.shape[1]
-        if not self.spec.windowed:
-            self._reserve(k, None, P + C)
-            self.keys[:, P : P + C], self.values[:, P : P + C] = k, v
-            self.seen = P + C
-            return full_attention(q, self.keys[:, : P + C], self.values[:, : P + C], P, scale)
-        if C == 1:
+        if q.shape[1] == 1:
             return self._decode_one(q, k, v, x, memory, scale)
         return self._process_chunk(q, k, v, x, memory, scale)
 
@@ -219,11 +218,30 @@ class MemoryCacheLayer(CacheLayerMixin):
         self.__init__(self.spec)
 
 
+class FullCacheLayer(MemoryCacheLayer):
+    """Full attention: position p in slot p of a buffer that grows by GROWTH_TOKENS at a time."""
+
+    def _held_tokens(self) -> int:
+        return self.seen
+
+    def _reserve(self, k, n_write_like, tokens_after: int) -> None:
+        self.keys = _grown(self.keys, k, self.seen, tokens_after, None)
+        self.values = _grown(self.values, k, self.seen, tokens_after, None)
+
+    def process(self, q, k, v, x, memory, scale: float) -> torch.Tensor:
+        P, C = self.seen, q.shape[1]
+        self._reserve(k, None, P + C)
+        self.keys[:, P : P + C], self.values[:, P : P + C] = k, v
+        self.seen = P + C
+        return full_attention(q, self.keys[:, : P + C], self.values[:, : P + C], P, scale)
+
+
 class MemoryCache(Cache):
-    """One MemoryCacheLayer per decoder layer; pass it as `cache=` to the model or to `generate`."""
+    """One cache layer per decoder layer (the method's own kind); pass it as `cache=` to the model or to
+    `generate`."""
 
     def __init__(self, spec: MethodSpec, num_layers: int):
-        super().__init__(layers=[MemoryCacheLayer(spec) for _ in range(num_layers)])
+        super().__init__(layers=[spec.method.new_layer(spec) for _ in range(num_layers)])
         self.spec = spec
 
     def nbytes(self) -> int:

@@ -15,29 +15,20 @@ every key its block can reach, up to block - 1 masked keys per query. Those mask
 not attention, so the analytic count leaves them out; the measured counter reports both
 (`flop_counting.py`, extra `attention_pairs_dense`).
 
-AHN memory (ahn/memory.py, recurrent form of paper Eq. 5-6, per layer and query head):
-    write scalars  2 d Hq per projection (GDN: beta, alpha; DN: beta; Mamba2: dt), for every non-sink
-                   token as it enters the window (they are cached until the token is evicted)
-    update         per evicted token: GDN/DN  k S (2 D^2) + rank-1 write k^T (beta (v - k S)) (2 D^2)
-                                      Mamba2  rank-1 write (dt B)^T x (2 D^2)
-    read           per evicted token's reader (the query t = j + W): gate g_proj 2 d Hq,
-                   q S (2 D^2), per-head W_o (2 D^2)
-The chunked forms in ahn/ops compute the same outputs with different matmuls; this counts the recurrent
-form, the one the paper's equations describe and the one `ahn.ops` dispatches to.
+What a method adds -- the AHN memory's write scalars, update and read, SnapKV's scoring -- and how many
+keys each query attends to (sinks + window, + compressed entries for CT) are the method's own terms:
+`spec.method.flop_terms` and `spec.method.attention_pairs`, written down beside each method in
+ahn/methods/<family>.py. The AHN terms count the recurrent form, the one the paper's equations describe
+and the one `ahn.ops` dispatches to (the chunked forms compute the same outputs with other matmuls).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ahn.memory import MEMORIES
 from ahn.methods import MethodSpec
+from ahn.methods.base import FLOPS_PER_MAC
 from benchmarks.efficiency.shapes import ModelShape
-
-FLOPS_PER_MAC = 2
-# Update matmuls per evicted token, in units of 2 D^2 per query head (see the module docstring).
-UPDATE_MATMULS = {"gdn": 2, "dn": 2, "mamba2": 1}
-READ_MATMULS = 2  # q S and W_o
 
 
 @dataclass(frozen=True)
@@ -49,6 +40,7 @@ class FlopBreakdown:
     ahn_write: int = 0
     ahn_update: int = 0
     ahn_read: int = 0
+    scoring: int = 0  # an eviction method's attention scores for choosing what to keep (snapkv)
 
     @property
     def total(self) -> int:
@@ -58,23 +50,14 @@ class FlopBreakdown:
         return {**asdict(self), "total": self.total}
 
 
-def attended_keys(spec: MethodSpec, t: int) -> int:
+def attended_keys(spec: MethodSpec, t: int, shape: ModelShape | None = None) -> int:
     """Keys the query at position t attends to (itself included)."""
-    return t + 1 if not spec.windowed else min(t + 1, spec.sinks + spec.window)
+    return spec.method.attended_keys(spec, t, shape)
 
 
-def attention_pairs(spec: MethodSpec, t0: int, t1: int) -> int:
+def attention_pairs(spec: MethodSpec, t0: int, t1: int, shape: ModelShape | None = None) -> int:
     """Sum of attended_keys(t) over queries t0 <= t < t1, in closed form (exact integers at 128k)."""
-    if t1 <= t0:
-        return 0
-    cap = t1 if not spec.windowed else spec.sinks + spec.window  # keys(t) = min(t + 1, cap)
-    m = min(max(cap, t0), t1)  # queries below m attend to t + 1 keys, the rest to cap
-    return (m * (m + 1) - t0 * (t0 + 1)) // 2 + (t1 - m) * cap
-
-
-def _count_from(start: int, t0: int, t1: int) -> int:
-    """How many positions t0 <= t < t1 are >= start."""
-    return max(0, t1 - max(t0, start))
+    return spec.method.attention_pairs(spec, t0, t1, shape)
 
 
 def forward_flops(
@@ -86,17 +69,9 @@ def forward_flops(
     per_layer = dict(
         projections=FLOPS_PER_MAC * n * d * (2 * Hq * D + 2 * Hkv * D),
         mlp=FLOPS_PER_MAC * n * 3 * d * shape.intermediate,
-        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1),
+        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1, shape),
+        **spec.method.flop_terms(spec, shape, t0, t1),
     )
-    if spec.memory is not None:
-        entering = _count_from(spec.sinks, t0, t1)  # non-sink tokens get write scalars when they arrive
-        evicting = _count_from(spec.sinks + spec.window, t0, t1)  # query t evicts token t - W >= S
-        n_write = MEMORIES[spec.memory].n_write  # one hidden -> Hq projection per write scalar
-        per_layer.update(
-            ahn_write=FLOPS_PER_MAC * entering * n_write * d * Hq,
-            ahn_update=FLOPS_PER_MAC * evicting * UPDATE_MATMULS[spec.memory] * Hq * D * D,
-            ahn_read=FLOPS_PER_MAC * evicting * (d * Hq + READ_MATMULS * Hq * D * D),
-        )
     totals = {k: v * shape.layers for k, v in per_layer.items()}
     return FlopBreakdown(**totals, lm_head=FLOPS_PER_MAC * lm_head_positions * d * shape.vocab)
 
@@ -131,16 +106,9 @@ def paper_forward_flops(shape: ModelShape, spec: MethodSpec, t0: int, t1: int) -
     per_layer = dict(
         projections=FLOPS_PER_MAC * n * d * (2 * Hq * D + 2 * Hkv * D),
         mlp=FLOPS_PER_MAC * n * 3 * d * shape.intermediate,
-        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1),
+        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1, shape),
+        **spec.method.flop_terms(spec, shape, t0, t1, paper=True),
     )
-    if spec.memory is not None:
-        evicting = _count_from(spec.sinks + spec.window, t0, t1)
-        n_write = MEMORIES[spec.memory].n_write
-        per_layer.update(
-            ahn_write=FLOPS_PER_MAC * n * n_write * d * Hq,  # write-scalar projections, every position
-            ahn_update=FLOPS_PER_MAC * evicting * UPDATE_MATMULS[spec.memory] * Hq * D * D,
-            ahn_read=FLOPS_PER_MAC * (n * (d * Hq + Hq * D * D) + evicting * Hq * D * D),  # g_proj, W_o; q S
-        )
     totals = {k: v * shape.layers for k, v in per_layer.items()}
     return FlopBreakdown(**totals, lm_head=FLOPS_PER_MAC * n * 2 * d * shape.vocab)  # embedding + LM head
 

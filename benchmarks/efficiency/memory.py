@@ -1,13 +1,16 @@
 """Cache memory, analytic and measured, and the process's peak memory.
 
 Analytic, two ways:
-- `cache_bytes` mirrors exactly what ahn.cache.MemoryCacheLayer holds after L tokens (batch 1):
-  full attention keeps every token's K and V; a windowed method keeps the sinks' and the last W tokens'
-  K and V in the model dtype, and with AHN the write scalars of those W tokens [W, Hq, n_write] fp32 and,
-  once a token has been evicted (L > S + W), the state [Hq, D, D] fp32.
+- `cache_bytes` mirrors exactly what the method's cache layer holds after L tokens (batch 1), as the
+  method states it (`spec.method.cache_parts`, ahn/methods/<family>.py): full attention keeps every
+  token's K and V; swa the sinks' and the last W tokens' K and V in the model dtype; AHN adds the write
+  scalars of those W tokens [W, Hq, n_write] fp32 and, once a token has been evicted (L > S + W), the
+  state [Hq, D, D] fp32; CT adds its compressed entries and pending group, SnapKV holds its budget and
+  the observation window's queries.
 - `paper_cache_bytes` is the paper's formula (spec ahn.md §3): per layer 2 L D Hkv elements for full
   attention and 2 W D Hkv + D^2 Hq with AHN, every element at one size. It omits the write scalars, keeps
-  the state at the KV's precision, and its W must be read as the whole lossless memory (sinks + window).
+  the state at the KV's precision, and its W must be read as the whole lossless memory (sinks + window);
+  other methods count their KV entries the same way (`spec.method.paper_cache_elements`).
 
 Measured: `held_cache_bytes` sums what the cache's tensors hold (numel x element size) and, separately,
 the bytes of the storages they keep alive (a slice keeps its whole parent tensor alive).
@@ -27,11 +30,8 @@ from pathlib import Path
 
 import torch
 
-from ahn.memory import MEMORIES
 from ahn.methods import MethodSpec
 from benchmarks.efficiency.shapes import ModelShape
-
-FP32_BYTES = 4  # AHN write scalars and states are fp32 whatever the model dtype (ahn/memory.py)
 
 
 def dtype_bytes(dtype: torch.dtype | str) -> int:
@@ -46,10 +46,11 @@ class CacheBreakdown:
     kv: int = 0
     write_scalars: int = 0
     state: int = 0
+    observation: int = 0  # queries an eviction method keeps to score with (snapkv)
 
     @property
     def total(self) -> int:
-        return self.kv + self.write_scalars + self.state
+        return self.kv + self.write_scalars + self.state + self.observation
 
     def as_dict(self) -> dict[str, int]:
         return {**asdict(self), "total": self.total}
@@ -57,32 +58,12 @@ class CacheBreakdown:
 
 def cache_bytes(shape: ModelShape, spec: MethodSpec, length: int, kv_bytes: int) -> CacheBreakdown:
     """Bytes the cache holds after `length` tokens, as ahn.cache stores them (batch 1)."""
-    kv_token = 2 * shape.kv_heads * shape.head_dim * kv_bytes  # K and V of one token in one layer
-    if not spec.windowed:
-        return CacheBreakdown(kv=shape.layers * length * kv_token)
-    S, W = spec.sinks, spec.window
-    sinks, stream = min(length, S), min(max(length - S, 0), W)
-    breakdown = CacheBreakdown(kv=shape.layers * (sinks + stream) * kv_token)
-    if spec.memory is None:
-        return breakdown
-    n_write = MEMORIES[spec.memory].n_write
-    state = shape.q_heads * shape.head_dim**2 * FP32_BYTES if length > S + W else 0  # created at 1st write
-    return CacheBreakdown(
-        kv=breakdown.kv,
-        write_scalars=shape.layers * stream * shape.q_heads * n_write * FP32_BYTES,
-        state=shape.layers * state,
-    )
+    return CacheBreakdown(**spec.method.cache_parts(spec, shape, length, kv_bytes))
 
 
 def paper_cache_bytes(shape: ModelShape, spec: MethodSpec, length: int, bytes_per_element: int) -> int:
     """The paper's formula: 2 L D Hkv per layer (full), 2 W D Hkv + D^2 Hq (AHN), W = sinks + window."""
-    D = shape.head_dim
-    if not spec.windowed:
-        per_layer = 2 * length * D * shape.kv_heads
-    else:
-        kept = min(length, spec.sinks + spec.window)
-        per_layer = 2 * kept * D * shape.kv_heads + (D * D * shape.q_heads if spec.memory else 0)
-    return shape.layers * per_layer * bytes_per_element
+    return shape.layers * spec.method.paper_cache_elements(spec, shape, length) * bytes_per_element
 
 
 def held_cache_bytes(cache) -> tuple[int, int]:
