@@ -111,7 +111,7 @@ class AttachedMethod:
 
 
 def attach_method(model: nn.Module, spec: MethodSpec, seed: int | None = 0) -> AttachedMethod:
-    """Attach `spec` to every decoder layer. A method's modules (AHN) are created fresh (zero output projection:
+    """Attach `spec` to every decoder layer. A method's modules (AHN) are created fresh (zero W_o:
     exactly SWA until trained or loaded with `ahn.weights.load_ahn_weights`)."""
     if getattr(model, "ahn_attached", None) is not None:
         raise UserError(

@@ -72,8 +72,9 @@ class MemoryCacheLayer(CacheLayerMixin):
         super().__init__()
         self.spec = spec
         self.seen = 0  # tokens processed so far (the next token's position)
-        # KV [B, capacity, Hkv, D], written in place: sinks p < S in slot p, then a ring of W slots: position p >= S in S + (p - S) % W, so the
-        # token a query evicts (p - W) sits in exactly the slot the query's own token takes.
+        # KV [B, capacity, Hkv, D], written in place: sinks p < S in slot p, then a ring of W slots: position
+        # p >= S in S + (p - S) % W, so the token a query evicts (p - W) sits in exactly the slot the query's
+        # own token takes.
         self.keys = self.values = None
         self.writes = None  # [B, <=W, Hq, n_write] ring of write scalars: position p >= S at (p - S) % W
         self.state = None  # [B, Hq, D, D] fp32

@@ -90,8 +90,8 @@ class AHNBenchLM(TemplateLM):
             if loaded.tokenizer is None:
                 raise UserError("the loaded model has no tokenizer (load it with with_tokenizer=True)")
         else:
-            windowed = method != "full"
             spec = ahn.MethodSpec.build(method, window, sinks)  # an unknown method fails before loading
+            windowed = spec.windowed
             if not windowed and (window is not None or sinks is not None):
                 raise UserError("method=full takes no window or sinks")
             if dtype not in DTYPES:

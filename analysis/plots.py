@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import EngFormatter, FixedLocator, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
+from ahn.methods import METHODS  # noqa: E402
 from analysis.tables import (  # noqa: E402
     efficiency_values,
     format_length,
@@ -23,14 +24,8 @@ from analysis.tables import (  # noqa: E402
     metric_unit,
 )
 
-# Okabe-Ito colours (colour-blind safe); variants beyond these take the tab10 cycle.
-METHOD_COLORS = {
-    "full": "#000000",
-    "swa": "#E69F00",
-    "ahn-gdn": "#0072B2",
-    "ahn-dn": "#009E73",
-    "ahn-mamba2": "#CC79A7",
-}
+# Each method's colour is its own (ahn/methods/<family>.py; Okabe-Ito, colour-blind safe, where it has room).
+METHOD_COLORS = {name: method.colour for name, method in METHODS.items()}
 METRIC_TITLES = {
     "prefill_flops": "Prefill FLOPs",
     "decode_flops_per_token": "Decode FLOPs per token",
@@ -42,7 +37,7 @@ METRIC_TITLES = {
 DPI = 110
 
 
-# Methods without a fixed colour (ct-max, snapkv, ...) take one of these, chosen by a hash of the method name,
+# Methods the registry does not know (rows of a method since removed) take one of these, by a name hash,
 # so a method keeps its colour across figures and runs without a code change.
 FALLBACK_COLORS = ("#D55E00", "#56B4E9", "#F0E442", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD")
 

@@ -434,7 +434,9 @@ class _Builder:
     def environment(self) -> None:
         doc, m, f = self.doc, self.run.manifest, self.frame
         doc.section("Run and environment")
-        settings = f[f["method"] != "full"][["model", "method", "sinks", "window"]].drop_duplicates()
+        settings = f[f["window"].notna()][
+            ["model", "method", "sinks", "window"]
+        ].drop_duplicates()  # windowed
         settings_text = "; ".join(
             f"{r.model} {r.method}: {_int(r.sinks)} sinks + {_int(r.window)} window"
             for r in settings.itertuples()

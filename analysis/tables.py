@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ahn.errors import UserError
+from ahn.methods import METHODS
 from analysis.stats import Estimate, mean_interval, paired_difference, percentile_spread, sign_test_p
 from benchmarks.results import METRICS, ROWS_FILE, load_frame, read_manifest
 
-METHOD_ORDER = ("full", "swa", "ahn-gdn", "ahn-dn", "ahn-mamba2")
+METHOD_ORDER = tuple(METHODS)  # the registry's order (ahn/methods/__init__.py)
 # Efficiency metrics in the order tables and plots show them (p10/p90 ride along with p50 as a spread).
 EFFICIENCY_METRICS = (
     "prefill_flops",

@@ -42,7 +42,13 @@ def test_measured_cache_bytes_equal_analytic(shape, method, dtype):
 def test_analytic_cache_breakdown_and_paper_formula(shape):
     kv = 2 * shape.kv_heads * shape.head_dim * 2  # bytes of one token's K and V per layer, bf16
     full = memory.cache_bytes(shape, MethodSpec("full"), 1000, 2)
-    assert full.as_dict() == {"kv": 2 * 1000 * kv, "write_scalars": 0, "state": 0, "total": 2 * 1000 * kv}
+    assert full.as_dict() == {
+        "kv": 2 * 1000 * kv,
+        "write_scalars": 0,
+        "state": 0,
+        "observation": 0,
+        "total": 2 * 1000 * kv,
+    }
     assert full.total == memory.paper_cache_bytes(shape, MethodSpec("full"), 1000, 2)
     swa = MethodSpec("swa", W, S)
     assert memory.cache_bytes(shape, swa, 1000, 2).total == 2 * (S + W) * kv

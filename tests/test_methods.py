@@ -189,11 +189,12 @@ def test_ct_layer_matches_a_per_query_reference(pool, c, M):
     B, T, H, D, S_, W_ = 2, 70, 2, 8, 3, 6
     q, k, v = (torch.randn(B, T, H, D, generator=gen) for _ in range(3))
     spec = MethodSpec(f"ct-{pool}", W_, S_, compression=c, slots=M)
-    reference = _ct_reference(q, k, v, S_, W_, c, M, pool, D**-0.5)
+    scale = D**-0.5
+    reference = _ct_reference(q, k, v, S_, W_, c, M, pool, scale)
     for chunk in (70, 1, 5, 16):
         layer = CompressiveCacheLayer(spec, spec.method)
-        outs = [layer.process(q[:, a : a + chunk], k[:, a : a + chunk], v[:, a : a + chunk], None, None, D**-0.5)
-                for a in range(0, T, chunk)]  # fmt: skip
+        part = [slice(a, a + chunk) for a in range(0, T, chunk)]
+        outs = [layer.process(q[:, p], k[:, p], v[:, p], None, None, scale) for p in part]
         torch.testing.assert_close(torch.cat(outs, 1), reference, rtol=1e-5, atol=1e-5, msg=f"chunk {chunk}")
 
 
@@ -243,8 +244,12 @@ def _snapkv_reference(q, k, v, budget, n_obs, scale, kernel=5):
                         probs = (k[b, keys, g] @ q[b, t, h] * scale).softmax(0)
                         rows.append(probs[: len(pos)])
                     mean = torch.stack(rows).mean(0)
-                    padded = torch.nn.functional.pad(mean, (kernel // 2, kernel // 2))  # zeros count, as avg_pool1d
-                    head_scores.append(torch.stack([padded[i : i + kernel].sum() / kernel for i in range(len(pos))]))
+                    padded = torch.nn.functional.pad(
+                        mean, (kernel // 2, kernel // 2)
+                    )  # zeros count, as avg_pool1d
+                    head_scores.append(
+                        torch.stack([padded[i : i + kernel].sum() / kernel for i in range(len(pos))])
+                    )
                 score = torch.stack(head_scores).mean(0)
                 top = sorted(score.topk(budget - n_obs).indices.tolist())
                 kept[b][g] = [pos[i] for i in top] + block

@@ -86,7 +86,7 @@ class Method:
         return 2 * min(length, spec.sinks + spec.window) * shape.head_dim * shape.kv_heads
 
     def cache_cycle(self, spec, shape) -> tuple[int, int]:
-        """(L0, period): beyond L0 tokens the cache's bytes at L and L + period are equal (bounded methods)."""
+        """(L0, period): from L0 tokens on, the cache holds as many bytes at L as at L + period."""
         return spec.sinks + spec.window + 1, 1
 
 

@@ -52,7 +52,9 @@ class CompressiveMethod(Method):
         self.name = f"ct-{pool}"
         self.label = f"ct-{pool}"
         self.colour = "#D55E00" if pool == "max" else "#56B4E9"
-        self.description = f"sinks + window + a FIFO of evicted tokens {pool}-pooled in groups (Compressive Transformer)"
+        self.description = (
+            f"sinks + window + a FIFO of evicted tokens {pool}-pooled in groups (Compressive Transformer)"
+        )
 
     def validate(self, spec) -> None:
         for option in self.options:

@@ -75,8 +75,12 @@ class SnapKVMethod(Method):
         for end in range(t0 - t0 % n + n, t1 + 1, n):  # blocks completed by positions t0..t1-1
             p0 = end - n
             if end > t0 and self._compresses(spec, p0):
-                scoring += FLOPS_PER_MAC * shape.q_heads * shape.head_dim * n * (
-                    self._held_at_block_start(spec, p0) + n
+                scoring += (
+                    FLOPS_PER_MAC
+                    * shape.q_heads
+                    * shape.head_dim
+                    * n
+                    * (self._held_at_block_start(spec, p0) + n)
                 )
         return {"scoring": scoring}
 
@@ -159,7 +163,9 @@ class SnapKVCacheLayer(MemoryCacheLayer):
         q = self.queries.permute(0, 2, 1, 3).reshape(B, Hkv, groups * n, D)  # query head h = g * groups + r
         k = self.keys[:, :N].permute(0, 2, 3, 1)  # (B, Hkv, D, N)
         logits = torch.matmul(q, k).view(B, Hq, n, N).float() * scale
-        causal = torch.arange(N, device=q.device)[None, :] - prefix <= torch.arange(n, device=q.device)[:, None]
+        causal = (
+            torch.arange(N, device=q.device)[None, :] - prefix <= torch.arange(n, device=q.device)[:, None]
+        )
         probs = logits.masked_fill(~causal, float("-inf")).softmax(dim=-1)
         scores = probs[..., :prefix].mean(dim=2)  # (B, Hq, prefix): the window's mean attention
         scores = F.avg_pool1d(scores, KERNEL_SIZE, stride=1, padding=KERNEL_SIZE // 2)

@@ -233,7 +233,7 @@ def default_model_loader(cfg: EvalConfig) -> Callable[[str], Any]:
     weights: str | None = {"shipped": "shipped", "none": None}.get(cfg.ahn_weights, cfg.ahn_weights)
 
     def load(method: str):
-        windowed = method != "full"
+        windowed = ahn.methods.get_method(method).windowed
         return ahn.load_model(
             cfg.model,
             method=method,

@@ -56,7 +56,7 @@ def evaluate_sequence(
     teacher = final_hidden(base, ids)[:-1]  # [T-1, H]: the base model, nothing attached
     hidden = {}
     for method in cfg.methods:
-        if method == "full":
+        if cfg.spec(method).method.equals_base_model:  # full attention: the teacher itself
             hidden[method] = teacher
         else:
             with attach_method(base, cfg.spec(method), seed=0):
