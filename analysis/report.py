@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ahn.methods import METHODS
 from analysis import lm, paper_section, plots, verdict
 from analysis.document import Doc, slug
 from analysis.stats import significant
@@ -480,6 +481,11 @@ def flatten_config(config: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, _cell(config))]
 
 
+def _trainable(method: str) -> bool:
+    """Whether the method has weights (the registry's word; a name it no longer knows: an `ahn-*` name)."""
+    return METHODS[method].trainable if method in METHODS else method.startswith("ahn")
+
+
 def ahn_weight_status(run: Run) -> dict[str, tuple[str, str]]:
     """method -> (trained | untrained | mixed | not recorded, where it was read) for every AHN method.
 
@@ -488,8 +494,8 @@ def ahn_weight_status(run: Run) -> dict[str, tuple[str, str]]:
     runner's request ("shipped", "none" or a path)."""
     config = (run.manifest.get("config") or {}).get("ahn_weights")
     frame = run.frame
-    methods = {m for m in frame["method"].unique() if m.startswith("ahn")}
-    methods |= {m for m in config if m.startswith("ahn")} if isinstance(config, dict) else set()
+    methods = {m for m in frame["method"].unique() if _trainable(m)}
+    methods |= {m for m in config if _trainable(m)} if isinstance(config, dict) else set()
     out = {}
     for method in methods:
         seen = set()

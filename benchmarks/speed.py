@@ -120,7 +120,7 @@ def ratios(cells: dict[str, dict], window: int, sinks: int, wide_window: int | N
             if base not in cells:
                 continue
             for name, cell in cells.items():
-                if name != base and (base == NATIVE or name.startswith("ahn-")):
+                if name != base and (base == NATIVE or (name in METHODS and METHODS[name].windowed)):
                     out[f"{metric} {name}/{base}"] = cell[key] / cells[base][key]
     wide = f"swa-W{wide_window}"
     if wide in cells and "swa" in cells:

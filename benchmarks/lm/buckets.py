@@ -1,7 +1,7 @@
 """Position buckets relative to the window: where a method's exact memory stops covering the context.
 
-A query at position t sees every earlier token exactly while t < S + W (ahn/methods/base.py); from t = S + W on,
-swa has forgotten the t - S - W + 1 oldest non-sink tokens and an AHN has written them into its memory.
+A query at position t sees every earlier token exactly while t < S + W (ahn/methods/base.py); from t = S + W
+on, swa has forgotten the t - S - W + 1 oldest non-sink tokens and an AHN has written them into its memory.
 Past that edge the buckets double in width, so a curve over log-position (the AHN paper's Fig. 3c) gets
 evenly spaced points:
 
