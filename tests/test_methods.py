@@ -287,3 +287,21 @@ def test_snapkv_observation_window_and_budget():
     with pytest.raises(ahn.UserError, match="slots must be an integer >= 1"):
         MethodSpec("ct-max", 8, 2, slots=0)
     assert math.isfinite(flops.attention_pairs(MethodSpec("snapkv", 256, 32), 0, 4096))
+
+
+@pytest.mark.parametrize("method", ["ct-max", "snapkv"])
+def test_fvcore_counts_the_baselines_as_analytic(method):
+    # fvcore traces the forward: the pooling, the FIFO's masks and SnapKV's scoring matmul as executed.
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = tiny_config("qwen2")
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
+    shape, spec = ModelShape.from_config(config, "tiny-qwen2"), MethodSpec.build(method, W, S)
+    with ahn.attach_method(model, spec):
+        counted = flop_counting.count_prefill(
+            "fvcore", model, _ids(90, B=1), lambda: ahn.new_cache(model), 32
+        )
+    analytic = flops.prefill_flops(shape, spec, 90, flops.chunks(90, 32))
+    assert analytic.scoring > 0 if method == "snapkv" else analytic.scoring == 0
+    assert abs(counted.flops / analytic.total - 1) <= 0.02
