@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ahn.attention import _sdpa, attend_to_all
-from ahn.cache import MemoryCacheLayer
+from ahn.cache import MemoryCacheLayer, _grown
 from ahn.errors import UserError
 from ahn.methods.base import FLOPS_PER_MAC, Method, kv_token_bytes
 
@@ -119,10 +119,10 @@ class SnapKVCacheLayer(MemoryCacheLayer):
         return self.held
 
     def process(self, q, k, v, x, memory, scale: float) -> torch.Tensor:
-        if self.keys is None:
+        if self.keys is None:  # heads-first storage, as every cache layer (ahn.cache._grown)
             capacity = self.budget + self.n_obs
-            self.keys = k.new_zeros(k.shape[0], capacity, *k.shape[2:])
-            self.values = k.new_zeros(k.shape[0], capacity, *k.shape[2:])
+            self.keys = _grown(None, k, 0, capacity, capacity)
+            self.values = _grown(None, k, 0, capacity, capacity)
             self.queries = q.new_zeros(q.shape[0], self.n_obs, *q.shape[2:])
         P, C = self.seen, q.shape[1]
         outs, a = [], 0
