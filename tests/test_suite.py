@@ -47,7 +47,7 @@ def test_bad_suite_files_are_one_line_errors(tmp_path, text, message):
 
 
 def test_unknown_suite_name():
-    with pytest.raises(UserError, match="unknown suite 'nightly'; known: full, quick"):
+    with pytest.raises(UserError, match="unknown suite 'nightly'; known: full, head-to-head, quick"):
         load_suite("nightly")
 
 
