@@ -1,5 +1,8 @@
-"""SnapKV (Li et al. 2024, arXiv 2404.14469), as kvpress 0.5.5's SnapKVPress defines its scores, with a
-budget of S + W tokens per KV head (the exact tokens swa and AHN keep): an attention-score eviction baseline.
+"""A streaming variant of SnapKV (Li et al. 2024, arXiv 2404.14469), not kvpress's one-shot SnapKVPress:
+the cache is compressed after every 64-token block (each block the observation window of its own
+compression), so a needle must survive every compression, while one-shot SnapKV compresses once after the
+prompt and keeps the full KV during prefill (its peak cache is full attention's). Scores as kvpress 0.5.5's
+SnapKVPress defines them, with a budget of S + W tokens per KV head (the exact tokens swa and AHN keep).
 
 Scores (kvpress `SnapKVPress.score`): the last n_obs queries (the observation window) attend to the whole
 cache (softmax over every key, causal inside the window); their attention to the keys before the window is
@@ -8,13 +11,13 @@ padding 2), averaged over the query heads that share a KV head; each KV head kee
 budget - n_obs keys, plus the observation window itself. n_obs = min(64, budget // 2) (kvpress: 64; SnapKV
 needs the window below the budget). Sinks get no protection beyond their scores, as in SnapKV.
 
-kvpress compresses once, after the prompt. To stay bounded while streaming and to give every query of a
-teacher-forced forward (the lm benchmark) a defined cache, this compresses after every block of n_obs
-tokens, blocks at absolute positions 0, n_obs, 2 n_obs, ...: each block's queries attend to the cache left
-by the previous block plus the block's own tokens (causally), and when the block completes with more than
-the budget held, the block is the observation window of a SnapKV compression back to the budget. A
-whole-sequence forward, chunked prefill and decoding therefore compute the same thing. A block that will
-compress keeps its queries (the observation window's, [<= n_obs, Hq, D]) until it completes.
+Why streaming: to stay bounded while decoding and to give every query of a teacher-forced forward (the lm
+benchmark) a defined cache, this compresses after every block of n_obs tokens, blocks at absolute positions 0,
+n_obs, 2 n_obs, ...: each block's queries attend to the cache left by the previous block plus the block's own
+tokens (causally), and when the block completes with more than the budget held, the block is the observation
+window of a SnapKV compression back to the budget. A whole-sequence forward, chunked prefill and decoding
+therefore compute the same thing. A block that will compress keeps its queries (the observation window's, [<=
+n_obs, Hq, D]) until it completes.
 
 Costs per layer (matmuls only): attention keys(t) = min(p0, budget) + (t - p0 + 1) for the query t in the
 block starting at p0; each compression scores its n_obs queries against everything held,
@@ -40,9 +43,10 @@ def observation_window(spec) -> int:
 
 
 class SnapKVMethod(Method):
-    name = label = "snapkv"
+    name = "snapkv"
+    label = "snapkv (streaming, 64-token blocks)"  # not kvpress's one-shot SnapKV: see the module docstring
     colour = "#8C564B"
-    description = "SnapKV eviction: keep the top keys by the observation window's attention, budget S + W"
+    description = "streaming SnapKV: after every 64-token block keep the block's top keys, budget S + W"
 
     def validate(self, spec) -> None:
         if spec.sinks + spec.window < 2:
