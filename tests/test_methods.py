@@ -16,6 +16,7 @@ from benchmarks.efficiency.shapes import ModelShape
 
 ALL = list(METHODS)
 BOUNDED = [m for m in ALL if METHODS[m].bounded]
+SMOL = ModelShape("smollm2", 30, 576, 1536, 9, 3, 64, 49152, True)
 S, W = 4, 12  # tiny sizes: CT's matched FIFO is ceil(4 x 16 / (2 x 2)) = 16 entries; SnapKV observes 8
 
 
@@ -305,3 +306,40 @@ def test_fvcore_counts_the_baselines_as_analytic(method):
     analytic = flops.prefill_flops(shape, spec, 90, flops.chunks(90, 32))
     assert analytic.scoring > 0 if method == "snapkv" else analytic.scoring == 0
     assert abs(counted.flops / analytic.total - 1) <= 0.02
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_amortised_decode_flops_are_the_mean_over_one_cycle(method):
+    for shape, spec in [
+        (_tiny_shape(), MethodSpec.build(method, W, S)),
+        (SMOL, MethodSpec.build(method, 512, 32)),
+    ]:
+        period = flops.cycle_period(shape, spec)
+        for context in (3, 100, 4095, 4096, 5000):
+            steps = [flops.decode_flops(shape, spec, context + i).total for i in range(period)]
+            assert flops.amortised_decode_flops(shape, spec, context) == pytest.approx(sum(steps) / period)
+    if method == "snapkv":  # at a block boundary the single step is the cycle's cheapest
+        assert (
+            period == 64
+            and flops.amortised_decode_flops(SMOL, spec, 4096) > flops.decode_flops(SMOL, spec, 4096).total
+        )
+
+
+@pytest.mark.parametrize("method", BOUNDED)
+def test_cycle_peak_cache_bytes_is_the_most_the_cache_holds_over_a_cycle(method):
+    lm, shape = _model(method), _tiny_shape()
+    L0, period = lm.spec.method.cache_cycle(lm.spec, shape)
+    assert period == flops.cycle_period(shape, lm.spec)
+    ids = _ids(L0 + 3 + 2 * period, B=1)
+    cache, held = ahn.new_cache(lm.model), {}
+    kv_bytes = memory.dtype_bytes(next(lm.model.parameters()).dtype)
+    with torch.no_grad():
+        lm.model(ids[:, :L0], cache=cache, use_cache=True)
+        for t in range(L0, ids.shape[1]):
+            held[t] = memory.held_cache_bytes(cache)[0]  # after t tokens
+            lm.model(ids[:, t : t + 1], cache=cache, use_cache=True)
+    for length in (L0, L0 + 3, L0 + period + 1):
+        measured = max(held[t] for t in range(length, length + period))
+        assert memory.cycle_peak_cache_bytes(shape, lm.spec, length, kv_bytes) == measured, length
+    if period > 1:  # the cycle's bytes really vary, so a single length can miss the peak
+        assert len({held[t] for t in range(L0, L0 + period)}) > 1

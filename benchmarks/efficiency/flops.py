@@ -119,3 +119,18 @@ def paper_prefill_flops(shape: ModelShape, spec: MethodSpec, length: int) -> Flo
 
 def paper_decode_flops(shape: ModelShape, spec: MethodSpec, context: int) -> FlopBreakdown:
     return paper_forward_flops(shape, spec, context, context + 1)
+
+
+# --- methods whose cache cycles (snapkv: 64-token blocks; ct: groups of c) -------------------------------
+def cycle_period(shape: ModelShape, spec: MethodSpec) -> int:
+    """Tokens after which the cache holds the same again (Method.cache_cycle; 1: every step alike)."""
+    return spec.method.cache_cycle(spec, shape)[1] if spec.method.bounded else 1  # full grows every step
+
+
+def amortised_decode_flops(shape: ModelShape, spec: MethodSpec, context: int) -> float:
+    """Decode FLOPs per token averaged over one cache cycle from `context`: the mean of decode_flops(t) for
+    context <= t < context + period. A cycling method's single step at a cycle boundary (snapkv at a multiple
+    of its 64-token block: exactly the budget held, no scoring due) is its cheapest; this is what a long
+    generation pays per token."""
+    period = cycle_period(shape, spec)
+    return forward_flops(shape, spec, context, context + period, period).total / period

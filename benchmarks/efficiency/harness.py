@@ -192,13 +192,20 @@ def analytic_rows(rows: Rows, config: EfficiencyConfig, shape: ModelShape) -> No
             rows.add(shape.name, spec, "prefill", length, "prefill_flops", pf.total, "analytic",
                      **pf.as_dict(), lm_head_positions=positions, prefill_chunk=config.prefill_chunk,
                      all_logits_total=flops.prefill_flops(shape, spec, length, length).total)  # fmt: skip
+            # A method whose cache cycles (snapkv, ct) is at its cheapest at some lengths: its rows also
+            # give the decode FLOPs amortised over one cycle and the largest cache over it.
+            period = flops.cycle_period(shape, spec)
+            cycling = {"cycle_period": period} if period > 1 else {}
             df = flops.decode_flops(shape, spec, length)
+            amortised = {"amortised_total": flops.amortised_decode_flops(shape, spec, length)}
             rows.add(shape.name, spec, "decode", length, "decode_flops_per_token", df.total, "analytic",
-                     **df.as_dict())  # fmt: skip
+                     **df.as_dict(), **cycling, **(amortised if cycling else {}))  # fmt: skip
             cb = memory.cache_bytes(shape, spec, length, kv_bytes)
+            peak = {"cycle_peak": memory.cycle_peak_cache_bytes(shape, spec, length, kv_bytes)}
             rows.add(shape.name, spec, "prefill", length, "cache_bytes", cb.total, "analytic", **cb.as_dict(),
                      kv_bytes_per_element=kv_bytes, dtype=config.dtype,
-                     paper_formula_bytes=memory.paper_cache_bytes(shape, spec, length, kv_bytes))  # fmt: skip
+                     paper_formula_bytes=memory.paper_cache_bytes(shape, spec, length, kv_bytes),
+                     **cycling, **(peak if cycling else {}))  # fmt: skip
             if config.convention == "paper":
                 paper_rows(rows, shape, spec, length, kv_bytes)
 

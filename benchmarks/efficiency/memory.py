@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from ahn.methods import MethodSpec
+from benchmarks.efficiency import flops
 from benchmarks.efficiency.shapes import ModelShape
 
 
@@ -135,3 +136,11 @@ class PeakMemory:
             import resource
 
             self.bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def cycle_peak_cache_bytes(shape: ModelShape, spec: MethodSpec, length: int, kv_bytes: int) -> int:
+    """The most bytes the cache holds after any of `length`, ..., `length + period - 1` tokens, period the
+    method's cache cycle (Method.cache_cycle): what a cycling method (snapkv, ct) needs room for, where
+    cache_bytes at a cycle boundary is its minimum."""
+    period = flops.cycle_period(shape, spec)
+    return max(cache_bytes(shape, spec, t, kv_bytes).total for t in range(length, length + period))
