@@ -343,3 +343,21 @@ def test_cycle_peak_cache_bytes_is_the_most_the_cache_holds_over_a_cycle(method)
         assert memory.cycle_peak_cache_bytes(shape, lm.spec, length, kv_bytes) == measured, length
     if period > 1:  # the cycle's bytes really vary, so a single length can miss the peak
         assert len({held[t] for t in range(L0, L0 + period)}) > 1
+
+
+def test_ct_rows_record_the_effective_rate_and_slots():
+    from benchmarks.efficiency.harness import Rows
+
+    shape, rows = _tiny_shape(), Rows("run", None, {"tiny-llama": _tiny_shape()})
+    matched = METHODS["ct-max"].slots(MethodSpec("ct-max", W, S), shape)
+    for spec, expected in [
+        (
+            MethodSpec("ct-max", W, S),
+            {"compression": METHODS["ct-max"].rate(MethodSpec("ct-max", W, S)), "slots": matched},
+        ),
+        (MethodSpec("ct-avg", W, S, compression=3, slots=2), {"compression": 3, "slots": 2}),
+        (MethodSpec("swa", W, S), {}),
+    ]:
+        extra = rows.add("tiny-llama", spec, "decode", 40, "decode_flops_per_token", 1, "analytic").extra
+        assert {k: extra[k] for k in ("compression", "slots") if k in extra} == expected
+    assert MethodSpec("ct-avg", W, S, compression=3, slots=2).label() == f"ct-avg(S={S},W={W},c=3,M=2)"

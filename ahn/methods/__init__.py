@@ -115,7 +115,8 @@ class MethodSpec:
     def label(self) -> str:
         if not self.windowed:
             return self.name
-        extra = "".join(f",{k[0]}={getattr(self, k)}" for k in ("compression", "slots") if getattr(self, k))
+        names = {"compression": "c", "slots": "M"}  # M, not s: s reads like sinks
+        extra = "".join(f",{names[k]}={getattr(self, k)}" for k in names if getattr(self, k))
         return f"{self.name}(S={self.sinks},W={self.window}{extra})"
 
 

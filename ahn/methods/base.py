@@ -47,6 +47,11 @@ class Method:
     def validate(self, spec) -> None:
         """Method-specific checks of a MethodSpec (window and sinks are checked by MethodSpec)."""
 
+    def settings(self, spec, shape=None) -> dict:
+        """The method's effective settings beyond window and sinks, for result rows' `extra` (shape: as the
+        cost hooks take; None where the model's shape is unknown)."""
+        return {}
+
     # --- the computation --------------------------------------------------------------------------
     def new_layer(self, spec):
         """An empty per-layer cache (a transformers CacheLayerMixin) that runs this method."""

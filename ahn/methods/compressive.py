@@ -73,6 +73,12 @@ class CompressiveMethod(Method):
             raise ValueError(f"{spec.name}: the matched memory size needs the model's shape")
         return math.ceil(shape.q_heads * shape.head_dim / (2 * shape.kv_heads))
 
+    def settings(self, spec, shape=None) -> dict:
+        """c and M as this run uses them (M from the shape unless `spec.slots` sets it)."""
+        if not spec.slots and shape is None:
+            return {"compression": self.rate(spec)}
+        return {"compression": self.rate(spec), "slots": self.slots(spec, shape)}
+
     def new_layer(self, spec):
         return CompressiveCacheLayer(spec, self)
 

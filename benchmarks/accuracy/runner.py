@@ -33,6 +33,7 @@ from ahn.models import DTYPES
 from benchmarks.accuracy.jsonl import iter_jsonl, write_jsonl
 from benchmarks.accuracy.samples import BENCHMARKS, Sample, get_benchmark, natural_key
 from benchmarks.accuracy.truncation import encode_prompt
+from benchmarks.efficiency.shapes import method_settings
 from benchmarks.results import (
     MANIFEST_FILE,
     ROWS_FILE,
@@ -420,6 +421,7 @@ def _evaluate_one(
         "seconds": round(seconds, 4),
         "ahn_weights": getattr(loaded, "ahn_weights", None),
         "ahn_weights_note": getattr(loaded, "weights_note", None),  # official <name> / ahn-bench, N steps
+        **method_settings(loaded.spec, loaded.model.config, cfg.model),  # ct: compression c, slots M
     }
     if sample.depth is not None:
         extra["depth"] = sample.depth

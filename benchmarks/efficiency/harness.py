@@ -165,8 +165,9 @@ def check_fits(config: EfficiencyConfig, shape: ModelShape) -> None:
 class Rows:
     """Builds result rows for one run and appends each to the writer as it is made."""
 
-    def __init__(self, run_id: str, writer: RowWriter | None):
+    def __init__(self, run_id: str, writer: RowWriter | None, shapes: dict[str, ModelShape] | None = None):
         self.run_id, self.writer, self.rows = run_id, writer, []
+        self.shapes = shapes or {}  # model name -> shape, for the methods' effective settings (ct: c, M)
 
     def add(
         self, model: str, spec: MethodSpec, task: str, length: int, metric: str, value, source: str, **extra
@@ -174,7 +175,8 @@ class Rows:
         row = ResultRow(
             run_id=self.run_id, model=model, method=spec.name, benchmark=BENCHMARK, task=task, length=length,
             metric=metric, value=float(value), unit=METRICS[metric].unit, source=source,
-            window=spec.window, sinks=spec.sinks if spec.windowed else None, extra=extra,
+            window=spec.window, sinks=spec.sinks if spec.windowed else None,
+            extra={**spec.method.settings(spec, self.shapes.get(model)), **extra},
         )  # fmt: skip
         self.rows.append(row)
         if self.writer is not None:
@@ -358,7 +360,8 @@ def run_efficiency(
         claim_run_dir(out_dir, overwrite=overwrite, resumable=False)
         writer = RowWriter(out_dir)
         write_manifest(out_dir, run_id, manifest_config(config, sources, device))
-    rows = Rows(run_id, writer)
+    shapes = {name: s.shape for s in sources for name in (s.name, s.shape.name)}
+    rows = Rows(run_id, writer, shapes)
     for source in sources:
         analytic_rows(rows, config, source.shape)
     if config.analytic_only:

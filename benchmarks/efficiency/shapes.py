@@ -46,3 +46,11 @@ class ModelShape:
         layer = attn + 3 * self.hidden * self.intermediate + 2 * self.hidden  # + two RMSNorm weights
         embeddings = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
         return self.layers * layer + self.hidden + embeddings
+
+
+def method_settings(spec, model_config, name: str) -> dict:
+    """The method's effective settings for result rows' `extra` (ct: compression c and slots M, M matched to
+    this model's shape unless the spec sets it); {} for methods without options."""
+    if not spec.method.options:
+        return {}
+    return spec.method.settings(spec, ModelShape.from_config(model_config, name))

@@ -25,6 +25,7 @@ import torch
 
 from ahn.attach import attach_method
 from ahn.errors import UserError
+from benchmarks.efficiency.shapes import method_settings
 from benchmarks.lm.buckets import Bucket, position_buckets
 from benchmarks.lm.config import LmConfig, check_resumable
 from benchmarks.lm.inputs import check_positions, load_sequences, resolve_weights, token_sha256
@@ -163,6 +164,7 @@ def run_lm(
         model_config = base_model.config
     check_positions(cfg, model_config)
     weights = {m: resolve_weights(cfg, m, model_config) for m in cfg.methods}
+    settings = {m: method_settings(cfg.spec(m), model_config, cfg.model) for m in cfg.methods}  # ct: c, M
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model)
     sequences = load_sequences(cfg, tokenizer)
     config = {**cfg.to_json(), "token_sha256": token_sha256(sequences)}
@@ -184,7 +186,7 @@ def run_lm(
         spec = cfg.spec(method)
         extra = {"sample_id": sample_id, "bucket": bucket.label, "start": bucket.start, "end": bucket.end,
                  "n_tokens": bucket.size, "window_edge": cfg.sinks + cfg.window, "data": cfg.data,
-                 "dtype": cfg.dtype, **weights[method][1]}  # fmt: skip
+                 "dtype": cfg.dtype, **weights[method][1], **settings[method]}  # fmt: skip
         return ResultRow(
             run_id=run_id, model=cfg.model, method=method, benchmark=BENCHMARK, task=bucket.task,
             length=length, metric=metric, value=value, unit="nat", source="measured",
