@@ -69,7 +69,7 @@ def run_demo(args) -> dict:
 
 
 def _load_shipped_weights(model, model_name: str, spec: ahn.MethodSpec) -> str:
-    if spec.memory is None:
+    if not spec.method.trainable:
         return "none"
     from ahn.weights import find_shipped_weights
 

@@ -93,7 +93,7 @@ class AHNBenchLM(TemplateLM):
             spec = ahn.MethodSpec.build(method, window, sinks)  # an unknown method fails before loading
             windowed = spec.windowed
             if not windowed and (window is not None or sinks is not None):
-                raise UserError("method=full takes no window or sinks")
+                raise UserError(f"method={spec.name} takes no window or sinks")
             if dtype not in DTYPES:
                 raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
             weights = {"shipped": "shipped", "none": None}.get(ahn_weights, ahn_weights)

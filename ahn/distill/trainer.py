@@ -60,7 +60,7 @@ class DistillConfig:
     init_weights: str | None = None  # AHN safetensors to start from (fine-tuning); None: the fresh init
 
     def __post_init__(self):
-        if self.method not in METHODS or METHODS[self.method].memory is None:
+        if self.method not in METHODS or not METHODS[self.method].trainable:
             known = [m for m, v in METHODS.items() if v.memory]
             raise UserError(f"distill trains an AHN method ({', '.join(known)}), not {self.method!r}")
         for name in ("steps", "seq_len", "batch_size", "grad_accum", "save_every"):

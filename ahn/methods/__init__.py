@@ -65,6 +65,7 @@ class MethodSpec:
         if not method.windowed:
             if self.window is not None or self.sinks:
                 raise UserError(f"method {self.name!r} takes no window or sinks")
+            method.validate(self)
             return
         if not _is_int(self.window):
             raise UserError(f"method {self.name!r} needs an integer window, got {self.window!r}")
@@ -110,7 +111,7 @@ class MethodSpec:
     @property
     def exact_tokens(self) -> int | None:
         """How many tokens' KV the method keeps exactly (None: all of them)."""
-        return self.sinks + self.window if self.windowed else None
+        return self.method.exact_tokens(self)
 
     def label(self) -> str:
         if not self.windowed:

@@ -16,7 +16,6 @@ benchmarks.efficiency.shapes.ModelShape; ahn does not import benchmarks).
 from __future__ import annotations
 
 FLOPS_PER_MAC = 2
-MIN_BLOCK = 64  # queries per attention block, at least (as ahn.attention)
 
 
 class Method:

@@ -27,10 +27,10 @@ import math
 
 import torch
 
-from ahn.attention import _sdpa, attend_to_all
+from ahn.attention import MIN_BLOCK, _sdpa, attend_to_all
 from ahn.cache import MemoryCacheLayer, _cat, _grown, _ring_in_order
 from ahn.errors import UserError
-from ahn.methods.base import MIN_BLOCK, Method, capped_triangle, kv_token_bytes
+from ahn.methods.base import Method, capped_triangle, kv_token_bytes
 
 DEFAULT_COMPRESSION = 4
 

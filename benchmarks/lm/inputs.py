@@ -52,7 +52,7 @@ def resolve_weights(cfg: LmConfig, method: str, model_config) -> tuple[Path | No
     """(weights file or None, what the rows say about it) for one method; validated before any work."""
     from ahn.weights import base_fingerprint, find_shipped_weights, read_ahn_metadata
 
-    if cfg.spec(method).memory is None:
+    if not cfg.spec(method).method.trainable:
         return None, {"ahn_weights": "none"}
     if cfg.ahn_weights == "none":
         path = None
