@@ -17,7 +17,8 @@ import pandas as pd
 
 from ahn.errors import UserError
 from analysis.stats import Estimate, mean_interval, paired_difference, percentile_spread, sign_test_p
-from benchmarks.results import METRICS, ROWS_FILE, load_frame, read_manifest
+from benchmarks.results import METRICS, load_frame, read_manifest
+from benchmarks.rundir import ROWS_FILE
 
 METHOD_ORDER = ("full", "swa", "ahn-gdn", "ahn-dn", "ahn-mamba2")
 # Efficiency metrics in the order tables and plots show them (p10/p90 ride along with p50 as a spread).

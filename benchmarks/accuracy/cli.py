@@ -19,9 +19,9 @@ from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import needle, runner
-from benchmarks.accuracy.jsonl import write_jsonl
 from benchmarks.accuracy.samples import BENCHMARKS, get_benchmark, natural_key, parse_csv
 from benchmarks.results import read_rows
+from benchmarks.rundir import ROWS_FILE, write_records
 
 
 def register(subparsers) -> None:
@@ -152,7 +152,7 @@ def eval_command(args) -> dict[str, Any]:
     for grid in grids:
         print()
         print(needle.render(grid))
-    print(f"\nrows: {Path(summary['run_dir']) / 'rows.jsonl'}")
+    print(f"\nrows: {Path(summary['run_dir']) / ROWS_FILE}")
     return {**summary, "needle_maps": grids}
 
 
@@ -284,6 +284,6 @@ def generate_command(args) -> dict[str, Any]:
     if not hasattr(bench, "generate_records"):
         raise UserError(f"{args.benchmark} has no synthetic tasks")
     records = bench.generate_records(tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack)
-    write_jsonl(out, records)
+    write_records(out, records)
     print(f"{out}: {len(records)} {args.task} records at {', '.join(map(str, lengths))} tokens")
     return {"out": str(out), "records": len(records), "task": args.task, "lengths": lengths}

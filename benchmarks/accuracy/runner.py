@@ -1,10 +1,9 @@
 """Evaluate several methods on the same samples: one row per sample, aggregates, resumable, shardable.
 
-Layout of an output directory (never overwritten; `--resume` continues it):
-  manifest.json                     resolved config, run id, environment (benchmarks/results.py)
-  rows.jsonl                        per-sample rows, then aggregate rows (written when the run completes)
-  rows.rank{i}.jsonl                per-sample rows of shard i while a sharded run is in flight
-  predictions/{method}/{file}       the official prediction dumps (`ahn-bench score` re-scores them)
+An output directory (benchmarks/rundir.py; never overwritten, `--resume` continues it) holds the manifest,
+rows.jsonl (per-sample rows, then the aggregate rows written when the run completes), rows.rank{i}.jsonl
+while a sharded run is in flight, and predictions/{method}/{file}, the official prediction dumps that
+`ahn-bench score` re-scores.
 
 A run appends each sample's prediction and row as soon as it is generated, so an interruption loses at most
 the sample in flight; a resumed run skips every (method, task, sample_id) already in the rows files. When
@@ -30,12 +29,10 @@ from ahn.errors import UserError
 from ahn.files import check_run_dir, claim_run_dir
 from ahn.methods import MethodSpec
 from ahn.models import DTYPES
-from benchmarks.accuracy.jsonl import iter_jsonl, write_jsonl
+from benchmarks.accuracy.jsonl import iter_jsonl
 from benchmarks.accuracy.samples import BENCHMARKS, Sample, get_benchmark, natural_key
 from benchmarks.accuracy.truncation import encode_prompt
 from benchmarks.results import (
-    MANIFEST_FILE,
-    ROWS_FILE,
     ResultRow,
     RowWriter,
     drop_torn_row,
@@ -44,9 +41,21 @@ from benchmarks.results import (
     read_rows,
     write_manifest,
 )
+from benchmarks.rundir import (
+    MANIFEST_FILE,
+    PREDICTIONS_DIR,
+    ROWS_FILE,
+    prediction_path,
+    prediction_paths,
+    row_paths,
+    rows_path,
+    shard_rows_paths,
+    unsharded_name,
+    write_records,
+    write_rows,
+)
 
 GENERATED = "generated"
-PREDICTIONS_DIR = "predictions"
 DEFAULT_METHODS = ("full", "swa", "ahn-gdn")
 # Keys that decide which samples exist and what each one's prompt, model and budget are: a resumed run
 # must agree on all of them with the run it continues (methods and tasks may be added).
@@ -166,21 +175,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- files
-def _rows_file(out: Path, rank: int, world: int) -> Path:
-    return out / (ROWS_FILE if world == 1 else f"rows.rank{rank}.jsonl")
-
-
-def _pred_path(out: Path, method: str, name: str, rank: int, world: int) -> Path:
-    if world > 1:
-        stem, ext = name.rsplit(".", 1)
-        name = f"{stem}.rank{rank}.{ext}"
-    return out / PREDICTIONS_DIR / method / name
-
-
-def _row_files(out: Path) -> list[Path]:
-    return [p for p in [out / ROWS_FILE, *sorted(out.glob("rows.rank*.jsonl"))] if p.exists()]
-
-
 def _is_aggregate(row: ResultRow) -> bool:
     return "aggregate" in (row.extra or {})
 
@@ -188,9 +182,9 @@ def _is_aggregate(row: ResultRow) -> bool:
 def _drop_torn_lines(out: Path, rank: int = 0, world: int = 1) -> None:
     """A killed run may leave a torn last line in each file it appended to; a shard repairs only its own."""
     if world == 1:
-        files = [*_row_files(out), *sorted((out / PREDICTIONS_DIR).glob("*/*.jsonl"))]
+        files = [*row_paths(out), *prediction_paths(out)]
     else:
-        files = [_rows_file(out, rank, world), *sorted((out / PREDICTIONS_DIR).glob(f"*/*.rank{rank}.jsonl"))]
+        files = [rows_path(out, rank, world), *prediction_paths(out, rank)]
     for path in files:
         drop_torn_row(path)
 
@@ -312,7 +306,7 @@ def run_eval(
     else:  # other shards' files are theirs; only this shard's and a merged file matter here
         if overwrite:
             raise UserError("--overwrite cannot be used by a sharded run (the shards share --out)")
-        if ((out / ROWS_FILE).exists() or _rows_file(out, rank, world).exists()) and not resume:
+        if ((out / ROWS_FILE).exists() or rows_path(out, rank, world).exists()) and not resume:
             raise UserError(
                 f"{out} already holds results; pass --resume to continue it or choose another --out"
             )
@@ -355,11 +349,10 @@ def run_eval(
     else:
         _drop_torn_lines(out, rank, world)
         if world == 1:
-            done = _done_keys(_row_files(out))
+            done = _done_keys(row_paths(out))
         else:
-            done = _done_keys([p for p in (out / ROWS_FILE, _rows_file(out, rank, world)) if p.exists()])
-    writer = RowWriter(out)
-    writer.path = _rows_file(out, rank, world)  # RowWriter's line format; a shard appends to its own file
+            done = _done_keys([p for p in (out / ROWS_FILE, rows_path(out, rank, world)) if p.exists()])
+    writer = RowWriter(out, rows_path(out, rank, world))  # a shard appends to its own file
     load_model = load_model or default_model_loader(cfg)
     device = resolve_device(cfg.device)
 
@@ -403,10 +396,10 @@ def _evaluate_one(
     value = 100.0 * bench.score(sample, prediction)
     # The prediction line goes first: a crash between the two writes re-generates the sample on resume
     # (finalize keeps the last prediction of a sample), never leaves a row without its prediction.
-    write_jsonl(
-        _pred_path(out, method, bench.prediction_file(sample), rank, world),
+    write_records(
+        prediction_path(out, method, bench.prediction_file(sample), rank, world),
         [bench.prediction_record(sample, prediction)],
-        mode="a",
+        append=True,
     )
     extra = {
         "sample_id": sample.sample_id,
@@ -465,7 +458,7 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
     task_order = {t: i for i, t in enumerate(bench.TASKS)}
 
     latest: dict[tuple[str, str, str], ResultRow] = {}
-    for path in _row_files(out):
+    for path in row_paths(out):
         for row in read_rows(path):
             if _is_aggregate(row):
                 continue
@@ -492,15 +485,8 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
 
     rows = sorted(latest.values(), key=order)
     aggregates = aggregate_rows(rows, config["benchmark"])
-    tmp = out / (ROWS_FILE + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in [*rows, *aggregates]:
-            f.write(json.dumps(row.to_json(), sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out / ROWS_FILE)
-    for path in out.glob("rows.rank*.jsonl"):
+    write_rows(out / ROWS_FILE, [*rows, *aggregates])
+    for path in shard_rows_paths(out):
         path.unlink()
     position = {(r.method, r.extra["sample_id"], r.task): i for i, r in enumerate(rows)}
     _finalize_predictions(out, position, bench)
@@ -514,8 +500,7 @@ def _finalize_predictions(out: Path, position: dict, bench) -> None:
     for method_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         groups: dict[str, list[Path]] = {}
         for path in method_dir.glob("*.jsonl"):
-            base = path.name.split(".")[0] + ".jsonl"  # drop a .rank{i} part
-            groups.setdefault(base, []).append(path)
+            groups.setdefault(unsharded_name(path), []).append(path)
         for base, paths in groups.items():
             latest: dict[str, dict] = {}
             for path in sorted(paths):
@@ -530,9 +515,10 @@ def _finalize_predictions(out: Path, position: dict, bench) -> None:
                     natural_key(r["sample_id"]),
                 ),
             )
+            write_records(method_dir / base, records)  # replaced atomically, then the shards' files go
             for path in paths:
-                path.unlink()
-            write_jsonl(method_dir / base, records)
+                if path.name != base:
+                    path.unlink()
 
 
 def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
