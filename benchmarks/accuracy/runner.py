@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from ahn.distributed import barrier
@@ -29,6 +28,7 @@ from ahn.errors import UserError
 from ahn.files import check_run_dir, claim_run_dir
 from ahn.methods import MethodSpec
 from ahn.models import DTYPES
+from analysis.averages import group_means  # the one place means are taken (see its docstring)
 from benchmarks.accuracy.jsonl import iter_jsonl
 from benchmarks.accuracy.samples import BENCHMARKS, Sample, get_benchmark, natural_key
 from benchmarks.accuracy.truncation import encode_prompt
@@ -523,49 +523,59 @@ def _finalize_predictions(out: Path, position: dict, bench) -> None:
 
 def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
     """Means per (method, task); per (method, task, length) and, for needle tasks, per depth and per
-    (length, depth) -- the needle-map grid; for LV-Eval also the per-level mean over subsets."""
-    groups: dict[tuple, list[ResultRow]] = {}
-    for row in rows:
+    (length, depth) -- the needle-map grid; for LV-Eval also the per-level mean over subsets. Every mean is
+    analysis.averages.group_means'."""
+
+    def groups(row: ResultRow):
         depth = row.extra.get("depth")
-        keys = [(row.method, row.task, 0, None)]
+        yield (row.method, row.task, 0, None)
         if row.length:
-            keys.append((row.method, row.task, row.length, None))
+            yield (row.method, row.task, row.length, None)
         if depth is not None:
-            keys.append((row.method, row.task, 0, depth))
+            yield (row.method, row.task, 0, depth)
             if row.length:
-                keys.append((row.method, row.task, row.length, depth))
-        for key in keys:
-            groups.setdefault(key, []).append(row)
+                yield (row.method, row.task, row.length, depth)
+
+    pairs = [(key, row) for row in rows for key in groups(row)]  # a row counts in each of its groups
     out = []
-    for (_method, task, length, depth), members in groups.items():
-        extra: dict[str, Any] = {"aggregate": "mean", "n": len(members)}
+    for (_method, task, length, depth), m in group_means(pairs, _first, _value_of_second).items():
+        first = m.members[0][1]
+        extra: dict[str, Any] = {"aggregate": "mean", "n": m.n}
         if depth is not None:
             extra["depth"] = depth
-        level = members[0].extra.get("level")
+        level = first.extra.get("level")
         if length and level is not None:
             extra["level"] = level
-        out.append(_aggregate(members[0], task, length, fmean(r.value for r in members), extra))
+        out.append(_aggregate(first, task, length, m.mean, extra))
     named = getattr(get_benchmark(benchmark), "NAMED_AGGREGATES", {})
     per_task = {(r.method, r.task): r for r in out if not r.length and "depth" not in r.extra}
     for name, members in named.items():  # e.g. LongBench's paper-6: the mean of the per-task means
         for method in dict.fromkeys(m for m, _ in per_task):
             found = [per_task[(method, t)] for t in members if (method, t) in per_task]
             if len(found) == len(members):
-                extra = {"aggregate": "mean", "over": "tasks", "n": len(found), "tasks": list(members)}
-                out.append(_aggregate(found[0], name, 0, fmean(r.value for r in found), extra))
+                m = group_means(found, lambda r: "all", lambda r: r.value)["all"]
+                extra = {"aggregate": "mean", "over": "tasks", "n": m.n, "tasks": list(members)}
+                out.append(_aggregate(found[0], name, 0, m.mean, extra))
     if getattr(get_benchmark(benchmark), "OVERALL_PER_LENGTH", False):
         # LV-Eval README "overall": per level, the unweighted mean of the subsets' scores.
         per_subset = {(r.method, r.length, r.task): r for r in out if r.length and "depth" not in r.extra}
-        levels: dict[tuple[str, int], list[ResultRow]] = {}
-        for (method, length, _), row in per_subset.items():
-            levels.setdefault((method, length), []).append(row)
-        for (_method, length), members in levels.items():
-            extra = {"aggregate": "mean", "over": "subsets", "n": len(members),
+        levels = group_means(per_subset.items(), lambda kv: kv[0][:2], _value_of_second)
+        for (_method, length), m in levels.items():
+            members = [r for _, r in m.members]
+            extra = {"aggregate": "mean", "over": "subsets", "n": m.n,
                      "subsets": sorted(r.task for r in members)}  # fmt: skip
             if "level" in members[0].extra:
                 extra["level"] = members[0].extra["level"]
-            out.append(_aggregate(members[0], "overall", length, fmean(r.value for r in members), extra))
+            out.append(_aggregate(members[0], "overall", length, m.mean, extra))
     return out
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _value_of_second(pair) -> float:
+    return pair[1].value
 
 
 def _aggregate(template: ResultRow, task: str, length: int, value: float, extra: dict) -> ResultRow:
