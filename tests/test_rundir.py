@@ -99,7 +99,7 @@ def test_no_other_module_writes_jsonl_files():
             if path.name == "rundir.py":
                 continue
             text = path.read_text(encoding="utf-8")
-            for needle in ('open(', ".write_text("):
+            for needle in ("open(", ".write_text("):
                 for line in text.splitlines():
                     if needle in line and ".jsonl" in line:
                         offenders.append(f"{path.relative_to(root)}: {line.strip()}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, percent_by, task_from_name
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.ruler_synthetic import DEPTH_TASKS, TASKS, generate_records, tokens_to_generate
 from benchmarks.accuracy.samples import Prompt, Sample
@@ -97,16 +98,10 @@ def _task_file(data_dir: Path, task: str) -> Path:
 
 def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sample]:
     """Records RULER's prepare.py wrote (or `ahn-bench generate ruler` files), validated before any run."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"{data_dir}: not a directory")
-    samples = []
-    for task in tasks or DEFAULT_GENERATED_TASKS:
-        _check_task(task)
-        records = read_records(_task_file(data_dir, task), validate_record)
-        for i, (_, record) in enumerate(records[:limit] if limit else records):
-            samples.append(_sample(task, record, str(i)))
-    return samples
+    tasks = tasks or DEFAULT_GENERATED_TASKS
+    return load_task_files(
+        data_dir, tasks, limit, _task_file, lambda _: validate_record, _sample, _check_task
+    )
 
 
 def build_prompt(sample: Sample, template: str | None = None) -> Prompt:
@@ -117,21 +112,10 @@ def build_prompt(sample: Sample, template: str | None = None) -> Prompt:
 def prediction_record(sample: Sample, prediction: str) -> dict:
     """pred/call_api.py's line: index, pred, input, outputs, others, truncation, length (+ ours)."""
     r = sample.record
-    record = {
-        "index": r.get("index", sample.sample_id),
-        "pred": prediction,
-        "input": r["input"],
-        "outputs": r["outputs"],
-        "others": {},
-        "truncation": -1,
-        "length": r.get("length", -1),
-        "sample_id": sample.sample_id,
-    }
-    if sample.length:
-        record["tokens"] = sample.length
-    if sample.depth is not None:
-        record["depth"] = sample.depth
-    return record
+    fields = {"index": r.get("index", sample.sample_id), "pred": prediction, "input": r["input"],
+              "outputs": r["outputs"], "others": {}, "truncation": -1,
+              "length": r.get("length", -1)}  # fmt: skip
+    return dump_record(sample, fields, length_key="tokens")
 
 
 def prediction_file(sample: Sample) -> str:
@@ -139,8 +123,7 @@ def prediction_file(sample: Sample) -> str:
 
 
 def task_from_file(path) -> str | None:
-    stem = Path(path).name.split(".")[0]
-    return stem if stem in TASKS else None
+    return task_from_name(path, TASKS)
 
 
 def score_file(path, task: str | None = None, **_) -> dict:
@@ -157,13 +140,9 @@ def score_file(path, task: str | None = None, **_) -> dict:
 
     records = read_records(path, validate)
     scores = [string_match_all(pred, refs) for _, (pred, refs, _, _) in records]
-    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores),
-                           "score": round(100 * sum(scores) / len(scores), 2), "scores": scores}  # fmt: skip
+    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores), "score": percent(scores),
+                           "scores": scores}  # fmt: skip
     for key, pos in (("by_length", 2), ("by_depth", 3)):
-        groups: dict[Any, list[float]] = {}
-        for (_, rec), s in zip(records, scores):
-            if rec[pos] is not None:
-                groups.setdefault(rec[pos], []).append(s)
-        if groups:
-            out[key] = {k: round(100 * sum(v) / len(v), 2) for k, v in sorted(groups.items())}
+        if groups := percent_by([rec[pos] for _, rec in records], scores):
+            out[key] = groups
     return out
