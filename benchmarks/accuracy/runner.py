@@ -62,6 +62,7 @@ DEFAULT_METHODS = ("full", "swa", "ahn-gdn")
 SAMPLE_KEYS = (
     "benchmark", "data", "model", "lengths", "depths", "levels", "n", "limit", "seed", "haystack",
     "template", "chat", "max_input_tokens", "max_new_tokens", "window", "sinks", "dtype", "ahn_weights",
+    "qa_data",
 )  # fmt: skip
 
 
@@ -93,6 +94,7 @@ class EvalConfig:
         "shipped"  # "shipped" (repo's trained weights when present), "none" (untrained), a path
     )
     device: str = "auto"
+    qa_data: list[str] | None = None  # RULER qa_1 / qa_2: the user's SQuAD / HotpotQA JSON files
     # The official harness's protocol for open models: truncate to the benchmark's upstream budget (unless
     # max_input_tokens is given) and feed the raw prompt. Resolved into `chat` / `max_input_tokens` here.
     upstream: bool = False
@@ -128,6 +130,8 @@ class EvalConfig:
         if self.dtype not in DTYPES:
             raise UserError(f"unknown dtype {self.dtype!r}; known: {', '.join(DTYPES)}")
         resolve_device(self.device)
+        if self.qa_data and not hasattr(bench, "QA_TASKS"):
+            raise UserError(f"--qa-data: {self.benchmark} has no QA tasks that read it (RULER qa_1, qa_2 do)")
         if not generated and not Path(self.data).is_dir():
             raise UserError(f"{self.data}: not a directory (or use --data generated)")
         if self.template not in ("gpt4", "completion"):
@@ -146,7 +150,10 @@ def build_samples(cfg: EvalConfig, tokenizer) -> list[Sample]:
     """All samples of the run in canonical order; every record is validated before anything is generated."""
     bench = get_benchmark(cfg.benchmark)
     if cfg.data == GENERATED:
-        return bench.generate(tokenizer, cfg.tasks, cfg.lengths, cfg.depths, cfg.n, cfg.seed, cfg.haystack)
+        files = {"qa_data": cfg.qa_data} if cfg.qa_data else {}  # only benchmarks with QA_TASKS take it
+        return bench.generate(
+            tokenizer, cfg.tasks, cfg.lengths, cfg.depths, cfg.n, cfg.seed, cfg.haystack, **files
+        )
     return bench.load(cfg.data, cfg.tasks, cfg.levels or None, cfg.limit)
 
 

@@ -19,7 +19,8 @@ from benchmarks.lm.summary import beyond_window, format_table
 from benchmarks.rundir import ROWS_FILE
 
 # eval options of the accuracy benchmarks that mean nothing here: naming one is a mistake, not a no-op.
-NOT_FOR_LM = ("tasks", "depths", "levels", "limit", "max_input_tokens", "max_new_tokens", "shard", "merge")
+NOT_FOR_LM = ("tasks", "depths", "levels", "limit", "max_input_tokens", "max_new_tokens", "shard", "merge",
+              "qa_data")  # fmt: skip
 
 
 def _csv(text: str | None, kind, what: str) -> list:
