@@ -22,6 +22,7 @@ def register(subparsers) -> None:
 
 
 def run_main_job(args) -> dict:
+    from benchmarks.rundir import ROWS_FILE
     from benchmarks.suite import load_suite, run_suite
 
     suite = load_suite(args.suite, args.model)
@@ -35,7 +36,7 @@ def run_main_job(args) -> dict:
 
         summary["report"] = build_report(out)["report_md"]
     summary["seconds"] = round(time.perf_counter() - start, 1)
-    print(f"\n{summary['rows']} rows in {out}/rows.jsonl; {summary['seconds']} s")
+    print(f"\n{summary['rows']} rows in {out / ROWS_FILE}; {summary['seconds']} s")
     if "report" in summary:
         print(f"report: {out}/report.md and {out}/report.html")
     return summary

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ahn.errors import UserError
+from analysis.averages import mean_scores
 from analysis.tables import Run, format_length, format_value, load_run
 from benchmarks.results import METRICS
 
@@ -76,11 +77,10 @@ def _norm(v: Any) -> Any:
 def _with_derived_aggregates(frame: pd.DataFrame) -> pd.DataFrame:
     """Add a mean-score row for each group of per-sample scores that has no aggregate row of its own, so that
     runs from harnesses that wrote only samples are still judged on their aggregate."""
-    samples = frame[(frame["metric"] == "score") & frame["extra.sample_id"].notna()]
-    if samples.empty:
-        return frame
     keys = list(KEY_FIELDS)
-    means = samples.groupby(keys, dropna=False)["value"].mean().reset_index()
+    means = mean_scores(frame, keys, intervals=False).rename(columns={"score": "value"}).drop(columns="n")
+    if means.empty:
+        return frame
     overall = frame[
         (frame["metric"] == "score") & frame["extra.aggregate"].notna() & frame["extra.depth"].isna()
     ]

@@ -20,8 +20,8 @@ import pandas as pd
 
 from ahn.errors import UserError
 from analysis import lm, plots
+from analysis.averages import mean_scores
 from analysis.document import slug
-from analysis.stats import mean_interval
 from analysis.tables import (
     EFFICIENCY_METRICS,
     Run,
@@ -71,17 +71,16 @@ def points(run: Run, label: str, lengths: dict[str, int]) -> list[dict[str, Any]
                 dict(series=series, unit=r.unit, variant=r.variant, value=r.value, lo=np.nan, hi=np.nan, n=1)
             )
         scores = sample_scores(run.frame, model)
-        for (benchmark, task, variant), g in scores.groupby(["benchmark", "task", "variant"], sort=False):
-            est = mean_interval(g["value"])
+        for r in mean_scores(scores, ["benchmark", "task", "variant"]).itertuples():
             out.append(
                 dict(
-                    series=f"{model} {benchmark}/{task} score (all lengths)",
+                    series=f"{model} {r.benchmark}/{r.task} score (all lengths)",
                     unit="%",
-                    variant=variant,
-                    value=est.mean,
-                    lo=est.lo,
-                    hi=est.hi,
-                    n=est.n,
+                    variant=r.variant,
+                    value=r.score,
+                    lo=r.lo,
+                    hi=r.hi,
+                    n=r.n,
                 )
             )
         curve = lm.lm_curve(run.frame, model, "nll")

@@ -17,8 +17,10 @@ import pandas as pd
 
 from ahn.errors import UserError
 from ahn.methods import METHODS
-from analysis.stats import Estimate, mean_interval, paired_difference, percentile_spread, sign_test_p
-from benchmarks.results import METRICS, ROWS_FILE, load_frame, read_manifest
+from analysis.averages import is_aggregate, mean_scores
+from analysis.stats import Estimate, paired_difference, percentile_spread, sign_test_p
+from benchmarks.results import METRICS, load_frame, read_manifest
+from benchmarks.rundir import ROWS_FILE
 
 METHOD_ORDER = tuple(METHODS)  # the registry's order (ahn/methods/__init__.py)
 # Efficiency metrics in the order tables and plots show them (p10/p90 ride along with p50 as a spread).
@@ -230,45 +232,20 @@ def analytic_vs_measured(frame: pd.DataFrame, model: str) -> pd.DataFrame:
 # ---------------------------------------------------------------- accuracy
 
 
-def _is_aggregate(frame: pd.DataFrame) -> pd.Series:
-    return frame["extra.aggregate"].notna()
-
-
 def _score_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Score rows, without the aggregates over all lengths (length 0) that the accuracy runner also writes."""
     scores = frame[(frame["metric"] == "score") & (frame["benchmark"] != "efficiency")]
-    return scores[~(_is_aggregate(scores) & (scores["length"] == 0))]
+    return scores[~(is_aggregate(scores) & (scores["length"] == 0))]
 
 
 ACC_KEYS = ["model", "benchmark", "task", "variant", "length"]
 
 
-def _mean_with_fallback(frame: pd.DataFrame, keys: list[str], aggregates: pd.DataFrame) -> pd.DataFrame:
-    """Mean score, n and 95% interval (lo, hi, interval) over per-sample rows per `keys`; groups that have
-    only aggregate rows use those, with no interval (their samples are not in the rows)."""
-    samples = frame[~_is_aggregate(frame)]
-    records = []
-    for key, group in samples.groupby(keys, dropna=False, sort=False):
-        est = mean_interval(group["value"])
-        records.append((*key, est.mean, est.n, est.lo, est.hi, est.method))
-    columns = keys + ["score", "n", "lo", "hi", "interval"]
-    from_samples = pd.DataFrame.from_records(records, columns=columns)
-    agg = aggregates.copy()
-    agg["n"] = agg["extra.n"]
-    agg = agg.rename(columns={"value": "score"})[keys + ["score", "n"]]
-    agg = agg.assign(lo=np.nan, hi=np.nan, interval="aggregate only")
-    if len(from_samples):
-        have = pd.MultiIndex.from_frame(from_samples[keys])
-        agg = agg[~pd.MultiIndex.from_frame(agg[keys]).isin(have)] if len(agg) else agg
-    parts = [d for d in (from_samples, agg) if len(d)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-
-
 def accuracy_by_length(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean score per (model, benchmark, task, variant, length), columns score and n."""
     scores = _score_rows(frame)
-    overall = scores[_is_aggregate(scores) & scores["extra.depth"].isna()]
-    out = _mean_with_fallback(scores, ACC_KEYS, overall)
+    overall = scores[is_aggregate(scores) & scores["extra.depth"].isna()]
+    out = mean_scores(scores, ACC_KEYS, overall)
     return _sort_acc(out, ACC_KEYS)
 
 
@@ -277,7 +254,7 @@ def accuracy_by_depth(frame: pd.DataFrame) -> pd.DataFrame:
     scores = _score_rows(frame)
     scores = scores[scores["extra.depth"].notna()]
     keys = ACC_KEYS[:4] + ["extra.depth", "length"]
-    out = _mean_with_fallback(scores, keys, scores[_is_aggregate(scores)])
+    out = mean_scores(scores, keys, scores[is_aggregate(scores)])
     return _sort_acc(out.rename(columns={"extra.depth": "depth"}), [*ACC_KEYS[:4], "depth", "length"])
 
 
@@ -315,7 +292,7 @@ def accuracy_head_to_head(frame: pd.DataFrame, model: str, length: int) -> pd.Da
 def sample_scores(frame: pd.DataFrame, model: str, length: int | None = None) -> pd.DataFrame:
     """Per-sample score rows (not aggregates) of one model, optionally at one length."""
     scores = _score_rows(frame)
-    scores = scores[(scores["model"] == model) & ~_is_aggregate(scores) & scores["extra.sample_id"].notna()]
+    scores = scores[(scores["model"] == model) & ~is_aggregate(scores) & scores["extra.sample_id"].notna()]
     return scores if length is None else scores[scores["length"] == length]
 
 
@@ -353,12 +330,8 @@ def benchmark_scores(frame: pd.DataFrame, model: str, length: int, max_tasks: in
         return pd.DataFrame()
     many = s.groupby("benchmark")["task"].nunique()
     s = s.assign(task=[("all" if many[b] > max_tasks else t) for b, t in zip(s["benchmark"], s["task"])])
-    records = []
-    for (benchmark, task, variant), g in s.groupby(["benchmark", "task", "variant"], sort=False):
-        est = mean_interval(g["value"])
-        records.append((benchmark, task, variant, est.mean, est.n, est.lo, est.hi, est.method))
-    columns = ["benchmark", "task", "variant", "score", "n", "lo", "hi", "interval"]
-    return _sort_acc(pd.DataFrame.from_records(records, columns=columns), ["benchmark", "task", "variant"])
+    keys = ["benchmark", "task", "variant"]
+    return _sort_acc(mean_scores(s, keys), keys)
 
 
 # ---------------------------------------------------------------- formatting

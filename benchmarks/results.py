@@ -20,9 +20,8 @@ from typing import Any
 
 from ahn.errors import UserError
 from ahn.files import drop_torn_tail, iter_lines, read_text
+from benchmarks.rundir import MANIFEST_FILE, ROWS_FILE, write_lines, write_rows
 
-ROWS_FILE = "rows.jsonl"
-MANIFEST_FILE = "manifest.json"
 SOURCES = ("analytic", "measured", "paper")  # paper: the AHN paper's own accounting (efficiency)
 
 
@@ -96,20 +95,16 @@ def new_run_id(prefix: str = "run") -> str:
 
 
 class RowWriter:
-    """Appends rows to DIR/rows.jsonl, one flushed line each."""
+    """Appends rows to one rows file as they are produced (DIR/rows.jsonl unless `path` names another),
+    through `rundir.write_rows`: each call's rows as whole lines, fsynced."""
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, path: str | os.PathLike | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.run_dir / ROWS_FILE
+        self.path = Path(path) if path is not None else self.run_dir / ROWS_FILE
 
     def write(self, rows: ResultRow | Iterable[ResultRow]) -> None:
-        rows = [rows] if isinstance(rows, ResultRow) else list(rows)
-        with open(self.path, "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row.to_json(), sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        write_rows(self.path, [rows] if isinstance(rows, ResultRow) else list(rows), append=True)
 
 
 def read_rows(path: str | os.PathLike) -> list[ResultRow]:
@@ -207,7 +202,7 @@ def write_manifest(run_dir: str | os.PathLike, run_id: str, config: dict[str, An
         manifest.setdefault("resumed", []).append(environment())
     else:
         manifest = {"run_id": run_id, "config": config, "environment": environment()}
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    write_lines(path, [json.dumps(manifest, indent=2, sort_keys=True, default=str)])
     return path
 
 

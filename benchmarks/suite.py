@@ -27,10 +27,10 @@ from typing import Any
 from ahn.errors import UserError
 from ahn.files import claim_run_dir, read_text
 from ahn.methods import MethodSpec
-from benchmarks.results import ROWS_FILE, RowWriter, new_run_id, read_manifest, read_rows, write_manifest
+from benchmarks.results import new_run_id, read_manifest, read_rows, write_manifest
+from benchmarks.rundir import DONE_FILE, ROWS_FILE, mark_done, stage_path, write_rows
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-DONE = "DONE"
 
 
 @dataclass
@@ -220,7 +220,7 @@ def validate_stages(suite: Suite, stages: list[tuple[str, Any]], out: Path) -> l
     configs = []
     for index, (name, plan) in enumerate(stages, start=1):
         try:
-            config = _stage_config(name, plan, suite, out / "stages" / name)
+            config = _stage_config(name, plan, suite, stage_path(out, name))
             if isinstance(config, EvalConfig) and config.data != GENERATED:
                 get_benchmark(config.benchmark).load(
                     config.data, config.tasks, config.levels or None, config.limit
@@ -271,20 +271,19 @@ def run_suite(
         run_id = new_run_id(suite.name)
     write_manifest(out, run_id, config)
     for index, ((name, _), stage_config) in enumerate(zip(stages, stage_configs), start=1):
-        stage_dir = out / "stages" / name
-        if (stage_dir / DONE).exists():
+        stage_dir = stage_path(out, name)
+        if (stage_dir / DONE_FILE).exists():
             print(f"[{index}/{len(stages)}] {name}: done earlier, skipped", flush=True)
             continue
         print(f"[{index}/{len(stages)}] {name}", flush=True)
         _run_stage(name, stage_config, stage_dir, run_id, resume)
-        (stage_dir / DONE).write_text("")
+        mark_done(stage_dir)
     rows = merge_stage_rows(out, run_id, [name for name, _ in stages])
     return {"run_id": run_id, "out": str(out), "stages": [name for name, _ in stages], "rows": rows}
 
 
 def merge_stage_rows(out: Path, run_id: str, stage_names: list[str]) -> int:
     """Rewrite out/rows.jsonl from the stages' rows, all under the suite's run id."""
-    merged = [replace(row, run_id=run_id) for name in stage_names for row in read_rows(out / "stages" / name)]
-    (out / ROWS_FILE).unlink(missing_ok=True)
-    RowWriter(out).write(merged)
+    merged = [replace(row, run_id=run_id) for name in stage_names for row in read_rows(stage_path(out, name))]
+    write_rows(out / ROWS_FILE, merged)
     return len(merged)

@@ -19,9 +19,14 @@ from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import needle, runner
-from benchmarks.accuracy.jsonl import write_jsonl
 from benchmarks.accuracy.samples import BENCHMARKS, get_benchmark, natural_key, parse_csv
 from benchmarks.results import read_rows
+from benchmarks.rundir import ROWS_FILE, write_records
+
+QA_DATA_HELP = (
+    "RULER qa_1 / qa_2: the local SQuAD (v2.0 dev) and/or HotpotQA (distractor dev) JSON files, comma list, "
+    "each recognised by its format; nothing is downloaded"
+)
 
 
 def register(subparsers) -> None:
@@ -75,6 +80,7 @@ def _register_eval(subparsers) -> None:
         "name (paradise-lost, alice, as-you-like-it, kjv: `ahn-bench distill --prepare-data`) or a text file",
     )
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--qa-data", help=QA_DATA_HELP)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument(
         "--ahn-weights",
@@ -121,6 +127,7 @@ def config_from_args(args) -> runner.EvalConfig:
         ahn_weights=args.ahn_weights,
         device=args.device,
         upstream=args.upstream,
+        qa_data=parse_csv(args.qa_data, str, "file") or None,
     )
 
 
@@ -152,7 +159,7 @@ def eval_command(args) -> dict[str, Any]:
     for grid in grids:
         print()
         print(needle.render(grid))
-    print(f"\nrows: {Path(summary['run_dir']) / 'rows.jsonl'}")
+    print(f"\nrows: {Path(summary['run_dir']) / ROWS_FILE}")
     return {**summary, "needle_maps": grids}
 
 
@@ -268,6 +275,7 @@ def _register_generate(subparsers) -> None:
         "--haystack", default="auto", help="factrecall, RULER essay tasks: auto, noise, corpus or text file"
     )
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--qa-data", help=QA_DATA_HELP)
     p.set_defaults(handler=generate_command)
 
 
@@ -283,7 +291,12 @@ def generate_command(args) -> dict[str, Any]:
     tokenizer = ahn.load_tokenizer(args.tokenizer)
     if not hasattr(bench, "generate_records"):
         raise UserError(f"{args.benchmark} has no synthetic tasks")
-    records = bench.generate_records(tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack)
-    write_jsonl(out, records)
+    files = {"qa_data": parse_csv(args.qa_data, str, "file")} if args.qa_data else {}
+    if files and not hasattr(bench, "QA_TASKS"):
+        raise UserError(f"--qa-data: {args.benchmark} has no QA tasks that read it (RULER qa_1, qa_2 do)")
+    records = bench.generate_records(
+        tokenizer, args.task, lengths, depths, args.n, args.seed, args.haystack, **files
+    )
+    write_records(out, records)
     print(f"{out}: {len(records)} {args.task} records at {', '.join(map(str, lengths))} tokens")
     return {"out": str(out), "records": len(records), "task": args.task, "lengths": lengths}

@@ -11,12 +11,12 @@ such as "The pass key is", used upstream for yarn-mistral, Yi-200k and chatglm3)
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
+from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, percent_by, task_from_name
 from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS  # noqa: F401 (part of this module's API)
 from benchmarks.accuracy.jsonl import RecordError, need, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
@@ -392,16 +392,12 @@ def _validate(task: str):
 
 def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sample]:
     """Samples from `{task}.jsonl` in data_dir (eval_utils.DATA_NAME_TO_PATH); all validated first."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"{data_dir}: not a directory")
-    samples = []
-    for task in tasks or TASKS:
-        _check_task(task)
-        records = read_records(data_dir / f"{task}.jsonl", _validate(task))
-        for i, (_, record) in enumerate(records[:limit] if limit else records):
-            samples.append(Sample(NAME, task, str(i), 0, record))
-    return samples
+    path_of = lambda d, task: d / f"{task}.jsonl"  # noqa: E731
+    return load_task_files(data_dir, tasks or TASKS, limit, path_of, _validate, _loaded, _check_task)
+
+
+def _loaded(task: str, record: dict, sample_id: str) -> Sample:
+    return Sample(NAME, task, sample_id, 0, record)
 
 
 def _gpt4_prompt_text(task: str):
@@ -472,17 +468,12 @@ def prediction_record(sample: Sample, prediction: str) -> dict:
     """The eval_*.py dump line {"id", "prediction", "ground_truth"} (ground truth as get_answer gives it),
     plus sample_id and, for generated data, length and depth (compute_scores.py ignores extra keys)."""
     r = sample.record
-    record = {
+    fields = {
         "id": r.get("id", sample.sample_id),
         "prediction": prediction,
         "ground_truth": canonical_label(sample.task, r["answer"], r.get("options")),
-        "sample_id": sample.sample_id,
     }
-    if sample.length:
-        record["length"] = sample.length
-    if sample.depth is not None:
-        record["depth"] = sample.depth
-    return record
+    return dump_record(sample, fields)
 
 
 def prediction_file(sample: Sample) -> str:
@@ -491,9 +482,7 @@ def prediction_file(sample: Sample) -> str:
 
 # ---------------------------------------------------------------------------------------------- scoring dumps
 def task_from_file(path) -> str | None:
-    stem = Path(path).name.split(".")[0]
-    stem = stem[len("preds_") :] if stem.startswith("preds_") else stem
-    return stem if stem in TASKS else None
+    return task_from_name(path, TASKS, prefix="preds_")
 
 
 def score_file(path, task: str | None = None, model_name: str | None = None, **_) -> dict:
@@ -518,18 +507,9 @@ def score_file(path, task: str | None = None, model_name: str | None = None, **_
 
     records = read_records(path, validate)
     scores = [score_one(task, pred, label, model_name) for _, (pred, label, _, _) in records]
-    out: dict[str, Any] = {
-        "file": str(path),
-        "task": task,
-        "n": len(scores),
-        "score": round(100 * sum(scores) / len(scores), 2),
-        "scores": scores,
-    }
+    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores), "score": percent(scores),
+                           "scores": scores}  # fmt: skip
     for key, pos in (("by_length", 2), ("by_depth", 3)):
-        groups: dict[Any, list[float]] = {}
-        for (_, rec), s in zip(records, scores):
-            if rec[pos] is not None:
-                groups.setdefault(rec[pos], []).append(s)
-        if groups:
-            out[key] = {k: round(100 * sum(v) / len(v), 2) for k, v in sorted(groups.items())}
+        if groups := percent_by([rec[pos] for _, rec in records], scores):
+            out[key] = groups
     return out

@@ -1,4 +1,5 @@
-"""Reading and writing JSONL in the official formats, with `file:line: what is wrong` for bad records.
+"""Reading JSONL in the official formats, with `file:line: what is wrong` for bad records (writing them is
+`benchmarks.rundir.write_records`).
 
 Every loader validates all records of all files before anything is generated, so a typo in line 900 of
 the last file stops the run at once rather than after hours of generation.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
@@ -76,14 +76,3 @@ def _as_tuple(kind):
 def _kind_name(kind) -> str:
     names = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object"}
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
-
-
-def write_jsonl(path: str | os.PathLike, records, mode: str = "w") -> None:
-    """One JSON object per line, UTF-8 unescaped (the official dumps use ensure_ascii=False)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, mode, encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())

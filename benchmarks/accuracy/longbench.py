@@ -22,6 +22,7 @@ from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import text_metrics as tm
+from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, task_from_name
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
 
@@ -202,21 +203,18 @@ def _validator(dataset: str):
 
 def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sample]:
     """Samples from `{dataset}.jsonl` (LongBench) or `{dataset}_e.jsonl` (LongBench-E) in data_dir."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"{data_dir}: not a directory")
-    samples = []
-    for task in tasks or TASKS:
-        _check_task(task)
-        path = next(
-            (p for p in (data_dir / f"{task}.jsonl", data_dir / f"{task}_e.jsonl") if p.is_file()), None
-        )
-        if path is None:
-            raise UserError(f"{data_dir}: no {task}.jsonl")
-        records = read_records(path, _validator(task))
-        for i, (_, record) in enumerate(records[:limit] if limit else records):
-            samples.append(Sample(NAME, task, str(i), 0, record))
-    return samples
+    return load_task_files(data_dir, tasks or TASKS, limit, _task_file, _validator, _loaded, _check_task)
+
+
+def _task_file(data_dir: Path, task: str) -> Path:
+    for path in (data_dir / f"{task}.jsonl", data_dir / f"{task}_e.jsonl"):
+        if path.is_file():
+            return path
+    raise UserError(f"{data_dir}: no {task}.jsonl")
+
+
+def _loaded(task: str, record: dict, sample_id: str) -> Sample:
+    return Sample(NAME, task, sample_id, 0, record)
 
 
 def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack=None) -> list[Sample]:
@@ -237,8 +235,9 @@ def score(sample: Sample, prediction: str) -> float:
 def prediction_record(sample: Sample, prediction: str) -> dict:
     """pred.py's line: pred, answers, all_classes, length (+ sample_id, which eval.py ignores)."""
     r = sample.record
-    return {"pred": prediction, "answers": r["answers"], "all_classes": r.get("all_classes"),
-            "length": r.get("length", 0), "sample_id": sample.sample_id}  # fmt: skip
+    fields = {"pred": prediction, "answers": r["answers"], "all_classes": r.get("all_classes"),
+              "length": r.get("length", 0)}  # fmt: skip
+    return dump_record(sample, fields, length_key=None)  # `length` is the record's own (LongBench-E buckets)
 
 
 def prediction_file(sample: Sample) -> str:
@@ -246,9 +245,7 @@ def prediction_file(sample: Sample) -> str:
 
 
 def task_from_file(path) -> str | None:
-    stem = Path(path).name.split(".")[0]
-    stem = stem[:-2] if stem.endswith("_e") and stem[:-2] in PROMPTS else stem
-    return stem if stem in PROMPTS else None
+    return task_from_name(path, PROMPTS, suffix="_e")
 
 
 def score_file(path, task: str | None = None, **_) -> dict:
@@ -269,14 +266,14 @@ def score_file(path, task: str | None = None, **_) -> dict:
     records = read_records(path, validate)
     scores = [score_one(task, pred, answers, classes) for _, (pred, answers, classes, _) in records]
     out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores),
-                           "score": round(100 * fmean(scores), 2), "scores": scores}  # fmt: skip
+                           "score": percent(scores), "scores": scores}  # fmt: skip
     buckets: dict[str, list[float]] = {}
     for (_, (_, _, _, length)), s in zip(records, scores):
         if length is not None:  # eval.py scorer_e
             key = "0-4k" if length < 4000 else "4-8k" if length < 8000 else "8k+"
             buckets.setdefault(key, []).append(s)
     if buckets:
-        out["by_length"] = {k: round(100 * fmean(v), 2) for k, v in buckets.items()}
+        out["by_length"] = {k: percent(v) for k, v in buckets.items()}
     return out
 
 

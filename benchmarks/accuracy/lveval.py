@@ -17,6 +17,7 @@ from typing import Any
 from ahn.errors import UserError
 from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
+from benchmarks.accuracy.dumps import dump_record, percent
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.samples import Prompt, Sample, natural_key
 
@@ -277,15 +278,15 @@ def score(sample: Sample, prediction: str) -> float:
 def prediction_record(sample: Sample, prediction: str) -> dict:
     """prediction.py's dump line (plus `sample_id`, which evaluation.py ignores)."""
     r = sample.record
-    return {
+    fields = {
         "pred": prediction,
         "answers": r["answers"],
         "gold_ans": r.get("answer_keywords"),
         "input": r["input"],
         "all_classes": r.get("all_classes"),
         "length": r.get("length"),
-        "sample_id": sample.sample_id,
     }
+    return dump_record(sample, fields, length_key=None)  # `length` is the record's own word count
 
 
 def prediction_file(sample: Sample) -> str:
@@ -316,7 +317,7 @@ def score_file(path, subset: str | None = None, **_) -> dict:
         "task": subset,
         "level": level,
         "n": len(scores),
-        "score": round(100 * sum(scores) / len(scores), 2),
+        "score": percent(scores),
         "scores": scores,
     }
 

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ahn.errors import UserError
+from benchmarks.accuracy import ruler_synthetic
+from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, percent_by, task_from_name
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
-from benchmarks.accuracy.ruler_synthetic import DEPTH_TASKS, TASKS, generate_records, tokens_to_generate
+from benchmarks.accuracy.ruler_qa import QA_TASKS, TOKENS_TO_GENERATE, qa_records  # noqa: F401 (API)
+from benchmarks.accuracy.ruler_synthetic import DEPTH_TASKS
 from benchmarks.accuracy.samples import Prompt, Sample
 
 NAME = "ruler"
+TASKS = (*ruler_synthetic.TASKS, *QA_TASKS)  # the 11 offline tasks, then qa_1 / qa_2 (a user's files)
 GENERATED_TASKS = TASKS
 DEFAULT_GENERATED_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1")
 PREDICTION_GLOB = "*.jsonl"
@@ -36,7 +40,7 @@ def _check_task(task: str) -> None:
 
 def max_new_tokens(task: str) -> int:
     _check_task(task)
-    return tokens_to_generate(task)
+    return TOKENS_TO_GENERATE if task in QA_TASKS else ruler_synthetic.tokens_to_generate(task)
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -57,8 +61,13 @@ def string_match_part(prediction: str, references: list[str]) -> float:
     return float(max(r.lower() in pred for r in references))
 
 
+def metric(task: str):
+    """eval/synthetic/constants.py: string_match_part for the QA tasks, string_match_all for the others."""
+    return string_match_part if task in QA_TASKS else string_match_all
+
+
 def score(sample: Sample, prediction: str) -> float:
-    return string_match_all(prediction, sample.record["outputs"])
+    return metric(sample.task)(prediction, sample.record["outputs"])
 
 
 # ---------------------------------------------------------------------------------------------- samples
@@ -68,10 +77,18 @@ def _sample(task: str, record: dict, sample_id: str) -> Sample:
     return Sample(NAME, task, sample_id, length, record, depth=depth)
 
 
-def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack="auto") -> list[Sample]:
+def generate_records(tokenizer, task, lengths, depths=None, n=1, seed=42, haystack="auto", qa_data=None):
+    """RULER records of one task: generated (ruler_synthetic), or for qa_1 / qa_2 built from the user's
+    SQuAD / HotpotQA file among `qa_data` (ruler_qa)."""
+    if task in QA_TASKS:
+        return qa_records(tokenizer, task, lengths, n, seed, qa_data)
+    return ruler_synthetic.generate_records(tokenizer, task, lengths, depths, n, seed, haystack)
+
+
+def generate(tokenizer, tasks, lengths, depths, n, seed=42, haystack="auto", qa_data=None) -> list[Sample]:
     samples = []
     for task in tasks:
-        for r in generate_records(tokenizer, task, lengths, depths, n, seed, haystack):
+        for r in generate_records(tokenizer, task, lengths, depths, n, seed, haystack, qa_data):
             depth = f"d{r['depth']:g}-" if r.get("depth") is not None else ""
             samples.append(_sample(task, r, f"L{r['tokens']}-{depth}{r['repeat']}"))
     return samples
@@ -97,16 +114,10 @@ def _task_file(data_dir: Path, task: str) -> Path:
 
 def load(data_dir, tasks=None, levels=None, limit: int | None = None) -> list[Sample]:
     """Records RULER's prepare.py wrote (or `ahn-bench generate ruler` files), validated before any run."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"{data_dir}: not a directory")
-    samples = []
-    for task in tasks or DEFAULT_GENERATED_TASKS:
-        _check_task(task)
-        records = read_records(_task_file(data_dir, task), validate_record)
-        for i, (_, record) in enumerate(records[:limit] if limit else records):
-            samples.append(_sample(task, record, str(i)))
-    return samples
+    tasks = tasks or DEFAULT_GENERATED_TASKS
+    return load_task_files(
+        data_dir, tasks, limit, _task_file, lambda _: validate_record, _sample, _check_task
+    )
 
 
 def build_prompt(sample: Sample, template: str | None = None) -> Prompt:
@@ -117,21 +128,10 @@ def build_prompt(sample: Sample, template: str | None = None) -> Prompt:
 def prediction_record(sample: Sample, prediction: str) -> dict:
     """pred/call_api.py's line: index, pred, input, outputs, others, truncation, length (+ ours)."""
     r = sample.record
-    record = {
-        "index": r.get("index", sample.sample_id),
-        "pred": prediction,
-        "input": r["input"],
-        "outputs": r["outputs"],
-        "others": {},
-        "truncation": -1,
-        "length": r.get("length", -1),
-        "sample_id": sample.sample_id,
-    }
-    if sample.length:
-        record["tokens"] = sample.length
-    if sample.depth is not None:
-        record["depth"] = sample.depth
-    return record
+    fields = {"index": r.get("index", sample.sample_id), "pred": prediction, "input": r["input"],
+              "outputs": r["outputs"], "others": {}, "truncation": -1,
+              "length": r.get("length", -1)}  # fmt: skip
+    return dump_record(sample, fields, length_key="tokens")
 
 
 def prediction_file(sample: Sample) -> str:
@@ -139,8 +139,7 @@ def prediction_file(sample: Sample) -> str:
 
 
 def task_from_file(path) -> str | None:
-    stem = Path(path).name.split(".")[0]
-    return stem if stem in TASKS else None
+    return task_from_name(path, TASKS)
 
 
 def score_file(path, task: str | None = None, **_) -> dict:
@@ -156,14 +155,10 @@ def score_file(path, task: str | None = None, **_) -> dict:
         return obj["pred"], refs, obj.get("tokens", obj.get("length")), obj.get("depth")
 
     records = read_records(path, validate)
-    scores = [string_match_all(pred, refs) for _, (pred, refs, _, _) in records]
-    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores),
-                           "score": round(100 * sum(scores) / len(scores), 2), "scores": scores}  # fmt: skip
+    scores = [metric(task)(pred, refs) for _, (pred, refs, _, _) in records]
+    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores), "score": percent(scores),
+                           "scores": scores}  # fmt: skip
     for key, pos in (("by_length", 2), ("by_depth", 3)):
-        groups: dict[Any, list[float]] = {}
-        for (_, rec), s in zip(records, scores):
-            if rec[pos] is not None:
-                groups.setdefault(rec[pos], []).append(s)
-        if groups:
-            out[key] = {k: round(100 * sum(v) / len(v), 2) for k, v in sorted(groups.items())}
+        if groups := percent_by([rec[pos] for _, rec in records], scores):
+            out[key] = groups
     return out

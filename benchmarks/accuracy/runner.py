@@ -1,10 +1,9 @@
 """Evaluate several methods on the same samples: one row per sample, aggregates, resumable, shardable.
 
-Layout of an output directory (never overwritten; `--resume` continues it):
-  manifest.json                     resolved config, run id, environment (benchmarks/results.py)
-  rows.jsonl                        per-sample rows, then aggregate rows (written when the run completes)
-  rows.rank{i}.jsonl                per-sample rows of shard i while a sharded run is in flight
-  predictions/{method}/{file}       the official prediction dumps (`ahn-bench score` re-scores them)
+An output directory (benchmarks/rundir.py; never overwritten, `--resume` continues it) holds the manifest,
+rows.jsonl (per-sample rows, then the aggregate rows written when the run completes), rows.rank{i}.jsonl
+while a sharded run is in flight, and predictions/{method}/{file}, the official prediction dumps that
+`ahn-bench score` re-scores.
 
 A run appends each sample's prediction and row as soon as it is generated, so an interruption loses at most
 the sample in flight; a resumed run skips every (method, task, sample_id) already in the rows files. When
@@ -22,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from ahn.distributed import barrier
@@ -30,13 +28,12 @@ from ahn.errors import UserError
 from ahn.files import check_run_dir, claim_run_dir
 from ahn.methods import MethodSpec
 from ahn.models import DTYPES
-from benchmarks.accuracy.jsonl import iter_jsonl, write_jsonl
+from analysis.averages import group_means  # the one place means are taken (see its docstring)
+from benchmarks.accuracy.jsonl import iter_jsonl
 from benchmarks.accuracy.samples import BENCHMARKS, Sample, get_benchmark, natural_key
 from benchmarks.accuracy.truncation import encode_prompt
 from benchmarks.efficiency.shapes import method_settings
 from benchmarks.results import (
-    MANIFEST_FILE,
-    ROWS_FILE,
     ResultRow,
     RowWriter,
     drop_torn_row,
@@ -45,15 +42,28 @@ from benchmarks.results import (
     read_rows,
     write_manifest,
 )
+from benchmarks.rundir import (
+    MANIFEST_FILE,
+    PREDICTIONS_DIR,
+    ROWS_FILE,
+    prediction_path,
+    prediction_paths,
+    row_paths,
+    rows_path,
+    shard_rows_paths,
+    unsharded_name,
+    write_records,
+    write_rows,
+)
 
 GENERATED = "generated"
-PREDICTIONS_DIR = "predictions"
 DEFAULT_METHODS = ("full", "swa", "ahn-gdn")
 # Keys that decide which samples exist and what each one's prompt, model and budget are: a resumed run
 # must agree on all of them with the run it continues (methods and tasks may be added).
 SAMPLE_KEYS = (
     "benchmark", "data", "model", "lengths", "depths", "levels", "n", "limit", "seed", "haystack",
     "template", "chat", "max_input_tokens", "max_new_tokens", "window", "sinks", "dtype", "ahn_weights",
+    "qa_data",
 )  # fmt: skip
 
 
@@ -85,6 +95,7 @@ class EvalConfig:
         "shipped"  # "shipped" (repo's trained weights when present), "none" (untrained), a path
     )
     device: str = "auto"
+    qa_data: list[str] | None = None  # RULER qa_1 / qa_2: the user's SQuAD / HotpotQA JSON files
     # The official harness's protocol for open models: truncate to the benchmark's upstream budget (unless
     # max_input_tokens is given) and feed the raw prompt. Resolved into `chat` / `max_input_tokens` here.
     upstream: bool = False
@@ -120,6 +131,8 @@ class EvalConfig:
         if self.dtype not in DTYPES:
             raise UserError(f"unknown dtype {self.dtype!r}; known: {', '.join(DTYPES)}")
         resolve_device(self.device)
+        if self.qa_data and not hasattr(bench, "QA_TASKS"):
+            raise UserError(f"--qa-data: {self.benchmark} has no QA tasks that read it (RULER qa_1, qa_2 do)")
         if not generated and not Path(self.data).is_dir():
             raise UserError(f"{self.data}: not a directory (or use --data generated)")
         if self.template not in ("gpt4", "completion"):
@@ -138,7 +151,10 @@ def build_samples(cfg: EvalConfig, tokenizer) -> list[Sample]:
     """All samples of the run in canonical order; every record is validated before anything is generated."""
     bench = get_benchmark(cfg.benchmark)
     if cfg.data == GENERATED:
-        return bench.generate(tokenizer, cfg.tasks, cfg.lengths, cfg.depths, cfg.n, cfg.seed, cfg.haystack)
+        files = {"qa_data": cfg.qa_data} if cfg.qa_data else {}  # only benchmarks with QA_TASKS take it
+        return bench.generate(
+            tokenizer, cfg.tasks, cfg.lengths, cfg.depths, cfg.n, cfg.seed, cfg.haystack, **files
+        )
     return bench.load(cfg.data, cfg.tasks, cfg.levels or None, cfg.limit)
 
 
@@ -167,21 +183,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- files
-def _rows_file(out: Path, rank: int, world: int) -> Path:
-    return out / (ROWS_FILE if world == 1 else f"rows.rank{rank}.jsonl")
-
-
-def _pred_path(out: Path, method: str, name: str, rank: int, world: int) -> Path:
-    if world > 1:
-        stem, ext = name.rsplit(".", 1)
-        name = f"{stem}.rank{rank}.{ext}"
-    return out / PREDICTIONS_DIR / method / name
-
-
-def _row_files(out: Path) -> list[Path]:
-    return [p for p in [out / ROWS_FILE, *sorted(out.glob("rows.rank*.jsonl"))] if p.exists()]
-
-
 def _is_aggregate(row: ResultRow) -> bool:
     return "aggregate" in (row.extra or {})
 
@@ -189,9 +190,9 @@ def _is_aggregate(row: ResultRow) -> bool:
 def _drop_torn_lines(out: Path, rank: int = 0, world: int = 1) -> None:
     """A killed run may leave a torn last line in each file it appended to; a shard repairs only its own."""
     if world == 1:
-        files = [*_row_files(out), *sorted((out / PREDICTIONS_DIR).glob("*/*.jsonl"))]
+        files = [*row_paths(out), *prediction_paths(out)]
     else:
-        files = [_rows_file(out, rank, world), *sorted((out / PREDICTIONS_DIR).glob(f"*/*.rank{rank}.jsonl"))]
+        files = [rows_path(out, rank, world), *prediction_paths(out, rank)]
     for path in files:
         drop_torn_row(path)
 
@@ -313,7 +314,7 @@ def run_eval(
     else:  # other shards' files are theirs; only this shard's and a merged file matter here
         if overwrite:
             raise UserError("--overwrite cannot be used by a sharded run (the shards share --out)")
-        if ((out / ROWS_FILE).exists() or _rows_file(out, rank, world).exists()) and not resume:
+        if ((out / ROWS_FILE).exists() or rows_path(out, rank, world).exists()) and not resume:
             raise UserError(
                 f"{out} already holds results; pass --resume to continue it or choose another --out"
             )
@@ -356,11 +357,10 @@ def run_eval(
     else:
         _drop_torn_lines(out, rank, world)
         if world == 1:
-            done = _done_keys(_row_files(out))
+            done = _done_keys(row_paths(out))
         else:
-            done = _done_keys([p for p in (out / ROWS_FILE, _rows_file(out, rank, world)) if p.exists()])
-    writer = RowWriter(out)
-    writer.path = _rows_file(out, rank, world)  # RowWriter's line format; a shard appends to its own file
+            done = _done_keys([p for p in (out / ROWS_FILE, rows_path(out, rank, world)) if p.exists()])
+    writer = RowWriter(out, rows_path(out, rank, world))  # a shard appends to its own file
     load_model = load_model or default_model_loader(cfg)
     device = resolve_device(cfg.device)
 
@@ -404,10 +404,10 @@ def _evaluate_one(
     value = 100.0 * bench.score(sample, prediction)
     # The prediction line goes first: a crash between the two writes re-generates the sample on resume
     # (finalize keeps the last prediction of a sample), never leaves a row without its prediction.
-    write_jsonl(
-        _pred_path(out, method, bench.prediction_file(sample), rank, world),
+    write_records(
+        prediction_path(out, method, bench.prediction_file(sample), rank, world),
         [bench.prediction_record(sample, prediction)],
-        mode="a",
+        append=True,
     )
     extra = {
         "sample_id": sample.sample_id,
@@ -467,7 +467,7 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
     task_order = {t: i for i, t in enumerate(bench.TASKS)}
 
     latest: dict[tuple[str, str, str], ResultRow] = {}
-    for path in _row_files(out):
+    for path in row_paths(out):
         for row in read_rows(path):
             if _is_aggregate(row):
                 continue
@@ -494,15 +494,8 @@ def finalize(out: str | os.PathLike) -> dict[str, Any]:
 
     rows = sorted(latest.values(), key=order)
     aggregates = aggregate_rows(rows, config["benchmark"])
-    tmp = out / (ROWS_FILE + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in [*rows, *aggregates]:
-            f.write(json.dumps(row.to_json(), sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out / ROWS_FILE)
-    for path in out.glob("rows.rank*.jsonl"):
+    write_rows(out / ROWS_FILE, [*rows, *aggregates])
+    for path in shard_rows_paths(out):
         path.unlink()
     position = {(r.method, r.extra["sample_id"], r.task): i for i, r in enumerate(rows)}
     _finalize_predictions(out, position, bench)
@@ -516,8 +509,7 @@ def _finalize_predictions(out: Path, position: dict, bench) -> None:
     for method_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         groups: dict[str, list[Path]] = {}
         for path in method_dir.glob("*.jsonl"):
-            base = path.name.split(".")[0] + ".jsonl"  # drop a .rank{i} part
-            groups.setdefault(base, []).append(path)
+            groups.setdefault(unsharded_name(path), []).append(path)
         for base, paths in groups.items():
             latest: dict[str, dict] = {}
             for path in sorted(paths):
@@ -532,56 +524,67 @@ def _finalize_predictions(out: Path, position: dict, bench) -> None:
                     natural_key(r["sample_id"]),
                 ),
             )
+            write_records(method_dir / base, records)  # replaced atomically, then the shards' files go
             for path in paths:
-                path.unlink()
-            write_jsonl(method_dir / base, records)
+                if path.name != base:
+                    path.unlink()
 
 
 def aggregate_rows(rows: list[ResultRow], benchmark: str) -> list[ResultRow]:
     """Means per (method, task); per (method, task, length) and, for needle tasks, per depth and per
-    (length, depth) -- the needle-map grid; for LV-Eval also the per-level mean over subsets."""
-    groups: dict[tuple, list[ResultRow]] = {}
-    for row in rows:
+    (length, depth) -- the needle-map grid; for LV-Eval also the per-level mean over subsets. Every mean is
+    analysis.averages.group_means'."""
+
+    def groups(row: ResultRow):
         depth = row.extra.get("depth")
-        keys = [(row.method, row.task, 0, None)]
+        yield (row.method, row.task, 0, None)
         if row.length:
-            keys.append((row.method, row.task, row.length, None))
+            yield (row.method, row.task, row.length, None)
         if depth is not None:
-            keys.append((row.method, row.task, 0, depth))
+            yield (row.method, row.task, 0, depth)
             if row.length:
-                keys.append((row.method, row.task, row.length, depth))
-        for key in keys:
-            groups.setdefault(key, []).append(row)
+                yield (row.method, row.task, row.length, depth)
+
+    pairs = [(key, row) for row in rows for key in groups(row)]  # a row counts in each of its groups
     out = []
-    for (_method, task, length, depth), members in groups.items():
-        extra: dict[str, Any] = {"aggregate": "mean", "n": len(members)}
+    for (_method, task, length, depth), m in group_means(pairs, _first, _value_of_second).items():
+        first = m.members[0][1]
+        extra: dict[str, Any] = {"aggregate": "mean", "n": m.n}
         if depth is not None:
             extra["depth"] = depth
-        level = members[0].extra.get("level")
+        level = first.extra.get("level")
         if length and level is not None:
             extra["level"] = level
-        out.append(_aggregate(members[0], task, length, fmean(r.value for r in members), extra))
+        out.append(_aggregate(first, task, length, m.mean, extra))
     named = getattr(get_benchmark(benchmark), "NAMED_AGGREGATES", {})
     per_task = {(r.method, r.task): r for r in out if not r.length and "depth" not in r.extra}
     for name, members in named.items():  # e.g. LongBench's paper-6: the mean of the per-task means
         for method in dict.fromkeys(m for m, _ in per_task):
             found = [per_task[(method, t)] for t in members if (method, t) in per_task]
             if len(found) == len(members):
-                extra = {"aggregate": "mean", "over": "tasks", "n": len(found), "tasks": list(members)}
-                out.append(_aggregate(found[0], name, 0, fmean(r.value for r in found), extra))
+                m = group_means(found, lambda r: "all", lambda r: r.value)["all"]
+                extra = {"aggregate": "mean", "over": "tasks", "n": m.n, "tasks": list(members)}
+                out.append(_aggregate(found[0], name, 0, m.mean, extra))
     if getattr(get_benchmark(benchmark), "OVERALL_PER_LENGTH", False):
         # LV-Eval README "overall": per level, the unweighted mean of the subsets' scores.
         per_subset = {(r.method, r.length, r.task): r for r in out if r.length and "depth" not in r.extra}
-        levels: dict[tuple[str, int], list[ResultRow]] = {}
-        for (method, length, _), row in per_subset.items():
-            levels.setdefault((method, length), []).append(row)
-        for (_method, length), members in levels.items():
-            extra = {"aggregate": "mean", "over": "subsets", "n": len(members),
+        levels = group_means(per_subset.items(), lambda kv: kv[0][:2], _value_of_second)
+        for (_method, length), m in levels.items():
+            members = [r for _, r in m.members]
+            extra = {"aggregate": "mean", "over": "subsets", "n": m.n,
                      "subsets": sorted(r.task for r in members)}  # fmt: skip
             if "level" in members[0].extra:
                 extra["level"] = members[0].extra["level"]
-            out.append(_aggregate(members[0], "overall", length, fmean(r.value for r in members), extra))
+            out.append(_aggregate(members[0], "overall", length, m.mean, extra))
     return out
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _value_of_second(pair) -> float:
+    return pair[1].value
 
 
 def _aggregate(template: ResultRow, task: str, length: int, value: float, extra: dict) -> ResultRow:

@@ -16,6 +16,7 @@ from ahn.methods import DEFAULT_SINKS, DEFAULT_WINDOW
 from ahn.models import DEFAULT_MODEL
 from benchmarks.efficiency import flop_counting, harness, table
 from benchmarks.results import new_run_id
+from benchmarks.rundir import ROWS_FILE
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -105,5 +106,5 @@ def handle(args) -> dict:
     if not config.analytic_only:
         print()
         print(table.measured_table(rows))
-    print(f"\nrows: {out / 'rows.jsonl'}")
+    print(f"\nrows: {out / ROWS_FILE}")
     return {"run_dir": str(out), "run_id": run_id, "rows": [r.to_json() for r in rows]}

@@ -16,9 +16,11 @@ from ahn.errors import UserError
 from benchmarks.lm.config import DEFAULT_LENGTHS, DEFAULT_METHODS, DEFAULT_SEQUENCES, LmConfig
 from benchmarks.lm.runner import run_lm
 from benchmarks.lm.summary import beyond_window, format_table
+from benchmarks.rundir import ROWS_FILE
 
 # eval options of the accuracy benchmarks that mean nothing here: naming one is a mistake, not a no-op.
-NOT_FOR_LM = ("tasks", "depths", "levels", "limit", "max_input_tokens", "max_new_tokens", "shard", "merge")
+NOT_FOR_LM = ("tasks", "depths", "levels", "limit", "max_input_tokens", "max_new_tokens", "shard", "merge",
+              "qa_data")  # fmt: skip
 
 
 def _csv(text: str | None, kind, what: str) -> list:
@@ -59,5 +61,5 @@ def lm_command(args) -> dict[str, Any]:
     print(f"{cfg.data}, {cfg.model} {cfg.dtype}, sinks {cfg.sinks} + window {cfg.window}: NLL and KL to full "
           f"attention in nats per token, by query position\n")  # fmt: skip
     print(format_table(rows))
-    print(f"\nrows: {Path(summary['run_dir']) / 'rows.jsonl'}")
+    print(f"\nrows: {Path(summary['run_dir']) / ROWS_FILE}")
     return {**summary, "rows": [r.to_json() for r in rows], "beyond_window": beyond_window(rows)}

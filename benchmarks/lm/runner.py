@@ -16,7 +16,6 @@ writes the same rows.jsonl as an uninterrupted one (run id aside).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,10 @@ from benchmarks.lm.buckets import Bucket, position_buckets
 from benchmarks.lm.config import LmConfig, check_resumable
 from benchmarks.lm.inputs import check_positions, load_sequences, resolve_weights, token_sha256
 from benchmarks.lm.losses import final_hidden, position_losses
-from benchmarks.results import (
-    MANIFEST_FILE,
-    ROWS_FILE,
-    ResultRow,
-    RowWriter,
-    new_run_id,
-    read_manifest,
-    write_manifest,
-)
+from benchmarks.results import ResultRow, RowWriter, new_run_id, read_manifest, write_manifest
+from benchmarks.rundir import MANIFEST_FILE, ROWS_FILE, SEQUENCES_FILE, write_rows
 
 BENCHMARK = "lm"
-SEQUENCES_FILE = "sequences.jsonl"
 METRIC_ORDER = ("nll", "kl_to_full")
 
 
@@ -96,15 +87,8 @@ def read_units(path: Path, cfg: LmConfig) -> list[ResultRow]:
         units.setdefault((row.length, row.extra["sample_id"]), []).append(row)
     kept = [row for (n, _), unit in units.items() if len(unit) == rows_per_unit(cfg, n) for row in unit]
     if len(kept) != len(rows) or lines[-1]:
-        _write_rows(path, kept)
+        write_rows(path, kept)  # atomically: an interruption leaves the old file or the new one
     return kept
-
-
-def _write_rows(path: Path, rows: list[ResultRow]) -> None:
-    """Replace `path` atomically: an interruption leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def rows_per_unit(cfg: LmConfig, length: int) -> int:
@@ -197,8 +181,7 @@ def run_lm(
         device = _device(cfg.device)
         base = base_model if base_model is not None else load_base_model(cfg.model, cfg.dtype)
         base.to(device)
-        writer = RowWriter(out)
-        writer.path = out / SEQUENCES_FILE
+        writer = RowWriter(out, out / SEQUENCES_FILE)
         bar = _progress(len(todo) * len(cfg.methods), progress)
         try:
             for count, (length, sample_id, ids) in enumerate(todo, start=1):
@@ -211,7 +194,7 @@ def run_lm(
         finally:
             bar.close()
     rows = aggregate(read_units(out / SEQUENCES_FILE, cfg), cfg)
-    _write_rows(out / ROWS_FILE, rows)
+    write_rows(out / ROWS_FILE, rows)
     return {"run_dir": str(out), "run_id": run_id, "units": len(done) + len(todo), "computed": len(todo),
             "skipped": len(done), "rows": rows}  # fmt: skip
 
