@@ -14,13 +14,7 @@ LENGTHS = (18, 72)  # below and beyond sinks + window
 METHODS = ("full", "swa", "ahn-gdn", "ahn-dn", "ahn-mamba2")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Counting runs many tiny ops; on a shared 2-core machine two threads wait on each other for milliseconds.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from test_model import _ids, _logits, _perturb_output_projections, _stream
+from test_model import _ids, _logits, _perturb_output_projections, _stream, assert_streaming_equals_parallel
 
 import ahn
 from ahn.methods import METHODS, MethodSpec
@@ -20,12 +20,7 @@ SMOL = ModelShape("smollm2", 30, 576, 1536, 9, 3, 64, 49152, True)
 S, W = 4, 12  # tiny sizes: CT's matched FIFO is ceil(4 x 16 / (2 x 2)) = 16 entries; SnapKV observes 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(method, arch="llama", **options):
@@ -71,13 +66,8 @@ STREAM_CASES = [(m, {}) for m in ALL] + [("ct-max", {"slots": 3}), ("ct-avg", {"
 @pytest.mark.parametrize("method,options", STREAM_CASES, ids=lambda x: str(x) if x else "default")
 def test_streaming_equals_parallel_forward(method, options):
     lm = _model(method, **options)
-    T = 64
-    ids = _ids(T)
-    parallel = _logits(lm.model, ids)
-    for prefill_chunk in (1, 7, 33):
-        streamed, cache = _stream(lm.model, ids, prefill_chunk, prefill_len=T // 2 + 1)
-        assert cache.get_seq_length() == T
-        assert (streamed - parallel).abs().max().item() <= 1e-4, f"prefill chunk {prefill_chunk}"
+    ids = _ids(64)
+    parallel = assert_streaming_equals_parallel(lm.model, ids)
     if method != "full":  # and the method really differs from full attention beyond its budget
         lm.model.ahn_attached.detach()
         assert (parallel - _logits(lm.model, ids)).abs().max().item() > 1e-3

@@ -110,12 +110,19 @@ def test_streaming_equals_parallel_forward(arch, method):
     lm = ahn.tiny_model(arch, method, **sizes)
     if method in AHN_METHODS:
         _perturb_output_projections(lm.model)
-    ids = _ids(T)
-    parallel = _logits(lm.model, ids)
+    assert_streaming_equals_parallel(lm.model, _ids(T))
+
+
+def assert_streaming_equals_parallel(model, ids) -> torch.Tensor:
+    """Chunked prefill (chunks of 1, 7 and 33 tokens) then decoding reproduces the parallel forward's
+    logits; returns those logits."""
+    T = ids.shape[1]
+    parallel = _logits(model, ids)
     for prefill_chunk in (1, 7, 33):
-        streamed, cache = _stream(lm.model, ids, prefill_chunk, prefill_len=T // 2 + 1)
+        streamed, cache = _stream(model, ids, prefill_chunk, prefill_len=T // 2 + 1)
         assert cache.get_seq_length() == T
         assert (streamed - parallel).abs().max().item() <= 1e-4, f"prefill chunk {prefill_chunk}"
+    return parallel
 
 
 @pytest.mark.parametrize("method", WINDOWED)

@@ -260,10 +260,7 @@ class CompressiveCacheLayer(MemoryCacheLayer):
         return out
 
     def tensors(self) -> list[torch.Tensor]:
-        held = []
-        if self.keys is not None:
-            n = self._held_tokens()
-            held += [self.keys[:, :n], self.values[:, :n]]
+        held = super().tensors()  # sinks, window and FIFO entries (CT holds no write scalars or state)
         if self.n_pending:
             held += [self.pending_k[:, : self.n_pending], self.pending_v[:, : self.n_pending]]
         return held
