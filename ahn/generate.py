@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.cache_utils import Cache
 
 from ahn.attach import new_cache
-from ahn.cache import MemoryCache
 
 DEFAULT_PREFILL_CHUNK = 2048
 
 
 @torch.no_grad()
-def prefill(
-    model: nn.Module, input_ids: torch.Tensor, cache: MemoryCache, chunk: int = DEFAULT_PREFILL_CHUNK
-):
-    """Feed the prompt in chunks; returns the logits of the last position [B, vocab]."""
+def prefill(model: nn.Module, input_ids: torch.Tensor, cache: Cache, chunk: int = DEFAULT_PREFILL_CHUNK):
+    """Feed the prompt in chunks into `cache` (ours, or any transformers Cache for the unpatched model);
+    returns the logits of the last position [B, vocab]."""
     logits = None
     for start in range(0, input_ids.shape[1], chunk):
         out = model(input_ids[:, start : start + chunk], cache=cache, use_cache=True, logits_to_keep=1)
@@ -24,7 +23,7 @@ def prefill(
 
 
 @torch.no_grad()
-def decode_one_token(model: nn.Module, token: torch.Tensor, cache: MemoryCache) -> torch.Tensor:
+def decode_one_token(model: nn.Module, token: torch.Tensor, cache: Cache) -> torch.Tensor:
     """token [B] -> next-token logits [B, vocab]."""
     return model(token[:, None], cache=cache, use_cache=True).logits[:, -1]
 

@@ -35,20 +35,6 @@ NATIVE = "native"
 DTYPE_LABELS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
-@torch.no_grad()
-def _native_prefill(model, ids, cache, chunk):
-    logits = None
-    for start in range(0, ids.shape[1], chunk):
-        out = model(ids[:, start : start + chunk], cache=cache, use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1]
-    return logits
-
-
-@torch.no_grad()
-def _native_decode(model, token, cache):
-    return model(token[:, None], cache=cache, use_cache=True).logits[:, -1]
-
-
 def _timed(fn, device):
     synchronize(device)
     start = time.perf_counter()
@@ -63,16 +49,12 @@ def run_cell(model, spec: MethodSpec | None, ids, chunk: int, steps: int, warmup
     device = ids.device
     handle = None if spec is None else attach_method(model, spec)
     try:
-        if handle is None:
-            cache = DynamicCache(config=model.config)
-            do_prefill, do_decode = _native_prefill, _native_decode
-        else:
-            cache = new_cache(model)
-            do_prefill, do_decode = prefill, decode_one_token
-        prefill_s, logits = _timed(lambda: do_prefill(model, ids, cache, chunk), device)
+        # the same chunked prefill and decode step for both: only the cache differs
+        cache = DynamicCache(config=model.config) if handle is None else new_cache(model)
+        prefill_s, logits = _timed(lambda: prefill(model, ids, cache, chunk), device)
         token, decode_s = logits.argmax(-1), []
         for step in range(warmup + steps):
-            elapsed, logits = _timed(lambda token=token: do_decode(model, token, cache), device)
+            elapsed, logits = _timed(lambda token=token: decode_one_token(model, token, cache), device)
             token = logits.argmax(-1)
             if step >= warmup:
                 decode_s.append(elapsed)
