@@ -64,16 +64,21 @@ def forward_flops(
     shape: ModelShape, spec: MethodSpec, t0: int, t1: int, lm_head_positions: int
 ) -> FlopBreakdown:
     """Matmul FLOPs of processing the tokens at positions t0..t1-1 (earlier ones already cached), batch 1."""
+    lm_head = FLOPS_PER_MAC * lm_head_positions * shape.hidden * shape.vocab
+    return FlopBreakdown(**_decoder_flops(shape, spec, t0, t1, paper=False), lm_head=lm_head)
+
+
+def _decoder_flops(shape: ModelShape, spec: MethodSpec, t0: int, t1: int, paper: bool) -> dict[str, int]:
+    """Every decoder layer's matmul FLOPs for positions t0..t1-1, summed over layers, by kind."""
     n = t1 - t0
     d, Hq, Hkv, D = shape.hidden, shape.q_heads, shape.kv_heads, shape.head_dim
     per_layer = dict(
         projections=FLOPS_PER_MAC * n * d * (2 * Hq * D + 2 * Hkv * D),
         mlp=FLOPS_PER_MAC * n * 3 * d * shape.intermediate,
         attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1, shape),
-        **spec.method.flop_terms(spec, shape, t0, t1),
+        **spec.method.flop_terms(spec, shape, t0, t1, paper=paper),
     )
-    totals = {k: v * shape.layers for k, v in per_layer.items()}
-    return FlopBreakdown(**totals, lm_head=FLOPS_PER_MAC * lm_head_positions * d * shape.vocab)
+    return {k: v * shape.layers for k, v in per_layer.items()}
 
 
 def prefill_flops(
@@ -101,16 +106,8 @@ def chunks(length: int, chunk: int) -> int:
 # Counted this way 3B AHN-GDN at L = 128,000 (128 + 32640) is 40.5% below full attention, the paper's claim.
 def paper_forward_flops(shape: ModelShape, spec: MethodSpec, t0: int, t1: int) -> FlopBreakdown:
     """Positions t0..t1-1 (earlier ones cached), every weight matrix applied at every one of them."""
-    n = t1 - t0
-    d, Hq, Hkv, D = shape.hidden, shape.q_heads, shape.kv_heads, shape.head_dim
-    per_layer = dict(
-        projections=FLOPS_PER_MAC * n * d * (2 * Hq * D + 2 * Hkv * D),
-        mlp=FLOPS_PER_MAC * n * 3 * d * shape.intermediate,
-        attention=FLOPS_PER_MAC * 2 * Hq * D * attention_pairs(spec, t0, t1, shape),
-        **spec.method.flop_terms(spec, shape, t0, t1, paper=True),
-    )
-    totals = {k: v * shape.layers for k, v in per_layer.items()}
-    return FlopBreakdown(**totals, lm_head=FLOPS_PER_MAC * n * 2 * d * shape.vocab)  # embedding + LM head
+    embedding_and_lm_head = FLOPS_PER_MAC * (t1 - t0) * 2 * shape.hidden * shape.vocab
+    return FlopBreakdown(**_decoder_flops(shape, spec, t0, t1, paper=True), lm_head=embedding_and_lm_head)
 
 
 def paper_prefill_flops(shape: ModelShape, spec: MethodSpec, length: int) -> FlopBreakdown:
