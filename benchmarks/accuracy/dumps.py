@@ -14,6 +14,13 @@ from benchmarks.accuracy.jsonl import read_records
 from benchmarks.accuracy.samples import Sample
 
 
+def check_known_task(kind: str, task: str, known: Iterable[str]) -> None:
+    """One-line error for a task (or dataset) name the benchmark does not have."""
+    known = tuple(known)
+    if task not in known:
+        raise UserError(f"unknown {kind} {task!r}; known: {', '.join(known)}")
+
+
 def load_task_files(
     data_dir,
     tasks: Iterable[str],

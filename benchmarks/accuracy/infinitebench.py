@@ -16,7 +16,14 @@ from typing import Any
 from ahn.errors import UserError
 from benchmarks.accuracy import generators
 from benchmarks.accuracy import text_metrics as tm
-from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, percent_by, task_from_name
+from benchmarks.accuracy.dumps import (
+    check_known_task,
+    dump_record,
+    load_task_files,
+    percent,
+    percent_by,
+    task_from_name,
+)
 from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS  # noqa: F401 (part of this module's API)
 from benchmarks.accuracy.jsonl import RecordError, need, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
@@ -138,8 +145,7 @@ _MATH_TARGET = re.compile(r"The .+ of")
 
 
 def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise UserError(f"unknown InfiniteBench task {task!r}; known: {', '.join(TASKS)}")
+    check_known_task("InfiniteBench task", task, TASKS)
 
 
 def max_new_tokens(task: str) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import text_metrics as tm
-from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, task_from_name
+from benchmarks.accuracy.dumps import check_known_task, dump_record, load_task_files, percent, task_from_name
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.samples import Prompt, Sample
 
@@ -165,8 +165,7 @@ def score_one(dataset: str, prediction: str, answers: list[str], all_classes: li
 
 # ---------------------------------------------------------------------------------------------- records
 def _check_task(task: str) -> None:
-    if task not in PROMPTS:
-        raise UserError(f"unknown LongBench dataset {task!r}; known: {', '.join(TASKS)}")
+    check_known_task("LongBench dataset", task, TASKS)
 
 
 def max_new_tokens(task: str) -> int:

@@ -15,7 +15,14 @@ from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import ruler_synthetic
-from benchmarks.accuracy.dumps import dump_record, load_task_files, percent, percent_by, task_from_name
+from benchmarks.accuracy.dumps import (
+    check_known_task,
+    dump_record,
+    load_task_files,
+    percent,
+    percent_by,
+    task_from_name,
+)
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
 from benchmarks.accuracy.ruler_qa import QA_TASKS, TOKENS_TO_GENERATE, qa_records  # noqa: F401 (API)
 from benchmarks.accuracy.ruler_synthetic import DEPTH_TASKS
@@ -34,8 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise UserError(f"unknown RULER task {task!r}; known: {', '.join(TASKS)}")
+    check_known_task("RULER task", task, TASKS)
 
 
 def max_new_tokens(task: str) -> int:
