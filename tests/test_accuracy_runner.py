@@ -111,9 +111,8 @@ def test_rows_aggregates_and_prediction_dumps(reference_run):
     assert manifest["config"]["methods"] == ["full", "swa"] and manifest["run_id"] == rows[0].run_id
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tok, tmp_path, reference_run):
-    ref_out, _ = reference_run
-    out = tmp_path / "run"
+def _interrupted_after_three_samples(tok, out):
+    """A run killed (KeyboardInterrupt) right after its third sample."""
 
     def interrupt_after_three(count):
         if count == 3:
@@ -122,6 +121,12 @@ def test_interrupted_then_resumed_equals_uninterrupted(tok, tmp_path, reference_
     with pytest.raises(KeyboardInterrupt):
         runner.run_eval(config(out), tokenizer=tok, load_model=tiny_loader(tok), progress=False,
                         on_sample=interrupt_after_three)  # fmt: skip
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tok, tmp_path, reference_run):
+    ref_out, _ = reference_run
+    out = tmp_path / "run"
+    _interrupted_after_three_samples(tok, out)
     assert len(read_rows(out)) == 3  # what was generated before the interruption is kept
     with pytest.raises(UserError, match="pass --resume"):
         runner.run_eval(config(out), tokenizer=tok, load_model=tiny_loader(tok), progress=False)
@@ -266,14 +271,7 @@ def _tear(path):
 def test_resume_and_merge_drop_a_torn_last_line(tok, tmp_path, reference_run, capsys):
     ref_out, _ = reference_run
     out = tmp_path / "run"
-
-    def interrupt_after_three(count):
-        if count == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_eval(config(out), tokenizer=tok, load_model=tiny_loader(tok), progress=False,
-                        on_sample=interrupt_after_three)  # fmt: skip
+    _interrupted_after_three_samples(tok, out)
     torn = [out / "rows.jsonl", sorted((out / "predictions").rglob("*.jsonl"))[0]]
     for path in torn:
         _tear(path)
