@@ -83,3 +83,14 @@ def percent_by(keys: list[Any], scores: list[float]) -> dict[Any, float]:
         if key is not None:
             groups.setdefault(key, []).append(s)
     return {k: percent(v) for k, v in sorted(groups.items())}
+
+
+def score_summary(path, task: str, records: list, scores: list[float]) -> dict[str, Any]:
+    """A scored prediction file: its mean (0-100) and, where records carry them (fields 2 and 3 of each
+    parsed record), the means by length and by needle depth."""
+    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores), "score": percent(scores),
+                           "scores": scores}  # fmt: skip
+    for key, pos in (("by_length", 2), ("by_depth", 3)):
+        if groups := percent_by([rec[pos] for _, rec in records], scores):
+            out[key] = groups
+    return out

@@ -20,8 +20,7 @@ from benchmarks.accuracy.dumps import (
     check_known_task,
     dump_record,
     load_task_files,
-    percent,
-    percent_by,
+    score_summary,
     task_from_name,
 )
 from benchmarks.accuracy.generators import DEPTH_TASKS, GENERATED_TASKS  # noqa: F401 (part of this module's API)
@@ -513,9 +512,4 @@ def score_file(path, task: str | None = None, model_name: str | None = None, **_
 
     records = read_records(path, validate)
     scores = [score_one(task, pred, label, model_name) for _, (pred, label, _, _) in records]
-    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores), "score": percent(scores),
-                           "scores": scores}  # fmt: skip
-    for key, pos in (("by_length", 2), ("by_depth", 3)):
-        if groups := percent_by([rec[pos] for _, rec in records], scores):
-            out[key] = groups
-    return out
+    return score_summary(path, task, records, scores)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from ahn.errors import UserError
 from benchmarks.accuracy import ruler_synthetic
@@ -19,8 +18,7 @@ from benchmarks.accuracy.dumps import (
     check_known_task,
     dump_record,
     load_task_files,
-    percent,
-    percent_by,
+    score_summary,
     task_from_name,
 )
 from benchmarks.accuracy.jsonl import RecordError, need, need_str_list, read_records
@@ -162,9 +160,4 @@ def score_file(path, task: str | None = None, **_) -> dict:
 
     records = read_records(path, validate)
     scores = [metric(task)(pred, refs) for _, (pred, refs, _, _) in records]
-    out: dict[str, Any] = {"file": str(path), "task": task, "n": len(scores), "score": percent(scores),
-                           "scores": scores}  # fmt: skip
-    for key, pos in (("by_length", 2), ("by_depth", 3)):
-        if groups := percent_by([rec[pos] for _, rec in records], scores):
-            out[key] = groups
-    return out
+    return score_summary(path, task, records, scores)
